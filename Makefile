@@ -1,0 +1,47 @@
+# sound_video_gen: `make test` sets up .venv (once) and runs every check CI runs.
+SHELL := bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export CUDA_VISIBLE_DEVICES :=
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install test sync nbtest pytest test-slow bench clean-venv
+
+## Create .venv if missing and install the package with its dev extras (a no-op when up to date).
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "installing into $(VENV) (log: $(VENV)/install.log) ..."
+	@( $(PY) -m pip install -U pip && $(PY) -m pip install -c constraints.txt -e ".[dev]" ) > $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; echo "install failed; see $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
+	@echo "installed."
+
+## Everything CI checks: notebooks clean, library in sync, notebooks run, pytest passes.
+test: install sync nbtest pytest
+
+sync: install
+	@$(PY) tools/check_sync.py
+
+nbtest: install
+	@echo "nbdev_test (untagged cells; skipped flags: slow cuda weights)"
+	@$(VENV)/bin/nbdev_test --n_workers 0 --timing
+
+pytest: install
+	@$(PY) -m pytest -q -ra tests
+
+## Slow tier too (minutes on 2 cores).
+test-slow: install
+	@$(VENV)/bin/nbdev_test --n_workers 0 --flags slow
+	@$(PY) -m pytest -q -ra tests --flags slow
+
+bench: install
+	@for f in benchmarks/bench_*.py; do $(PY) $$f; done
+
+clean-venv:
+	rm -rf $(VENV)

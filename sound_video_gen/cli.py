@@ -1,0 +1,42 @@
+"""The `sound-video-gen` command line.
+
+Each subcommand lives next to the code it drives, as a function `main(argv) -> int` that builds its own
+`argparse` parser; this module only dispatches. User errors (`core.UserError`) become one sentence on stderr
+and exit code 2 (`core.run_cli`).
+"""
+from __future__ import annotations
+import importlib
+import sys
+
+from sound_video_gen.core import UserError, run_cli
+
+# name -> ("module", "function", "one-line help"). Modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "mel": ("sound_video_gen.audio_cli", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
+}
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: sound-video-gen <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in sorted(COMMANDS.items())]
+    lines += ["", "Run 'sound-video-gen <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+def dispatch(argv: list[str] | None = None) -> int:
+    "Run the subcommand named by `argv[0]`."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        raise UserError(f"unknown command {name!r}; choose one of: {', '.join(sorted(COMMANDS))}.")
+    module, func, _ = COMMANDS[name]
+    return getattr(importlib.import_module(module), func)(rest) or 0
+
+def main(argv: list[str] | None = None) -> None:
+    "Console-script entry point."
+    sys.exit(run_cli(dispatch, argv))
+
+if __name__ == "__main__":
+    main()
