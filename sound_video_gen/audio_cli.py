@@ -29,6 +29,8 @@ def mel_main(argv: list[str] | None = None) -> int:
     out = Path(a.out) if a.out else Path(a.audio).with_suffix(".mel.png")
     if out.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg"):
         raise UserError(f"output must end in .png, .pdf, .svg or .jpg, got {out.name!r}.")
+    if not out.parent.is_dir(): raise UserError(f"output folder {out.parent} does not exist.")
+    if out.exists() and not a.overwrite: raise UserError(f"{out} already exists; pass --overwrite to replace it.")
     mel = load_mel(a.audio, cfg, duration=a.seconds)
     n_frames = int(mel.shape[-1] / cfg.frame_rate * a.fps) if a.fps else None
     fig = plot_mel(mel, cfg, fps=a.fps, n_frames=n_frames, title=Path(a.audio).name)
