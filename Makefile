@@ -9,7 +9,7 @@ export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test sync nbtest pytest test-slow bench clean-venv
+.PHONY: install test sync nbtest pytest test-slow bench clean-venv demo
 
 ## Create .venv if missing and install the package with its dev extras (a no-op when up to date).
 install: $(STAMP)
@@ -45,3 +45,11 @@ bench: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+## The main job (for now: the audio front end on a generated sound).
+demo: install
+	@mkdir -p demo_out
+	@$(PY) -c "import numpy as np, soundfile as sf; sr=44100; t=np.arange(3*sr)/sr; \
+	env=np.exp(-3*(t%1.0)); y=0.4*np.sin(2*np.pi*(220+440*t)*t)*env+0.05*np.random.default_rng(0).standard_normal(t.size)*env; \
+	sf.write('demo_out/demo.wav', y, sr)"
+	@$(VENV)/bin/sound-video-gen mel demo_out/demo.wav --fps 8 -o demo_out/demo_mel.png --overwrite
