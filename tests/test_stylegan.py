@@ -1,0 +1,293 @@
+"""StyleGAN2/3 generators: fast vs reference ops, golden outputs, our format, and safe loading of NVlabs-layout pickles."""
+import collections, os, pickle, sys, types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sound_video_gen.core import UserError
+from sound_video_gen.legacy import (PickledModule, RestrictedUnpickler, create_generator, list_generator_configs,
+                                    load_generator, load_network_pkl, save_generator)
+from sound_video_gen.stylegan3 import filtered_lrelu, design_lowpass_filter, input_affine_constant, modulated_conv2d
+from sound_video_gen.stylegan2 import modulated_conv2d as modconv2
+
+torch.set_num_threads(2)
+DATA = Path(__file__).parent / "data"
+TINY = ["stylegan3-t-tiny", "stylegan3-r-tiny", "stylegan2-tiny"]
+
+# ---------------------------------------------------------------- ops
+
+@pytest.mark.parametrize("up,down,taps_u,taps_d,radial,pad", [
+    (2, 2, 12, 12, False, [7, 6, 7, 6]),      # a regular layer
+    (4, 2, 24, 12, False, [11, 10, 11, 10]),  # an upsampling layer
+    (2, 2, 12, 12, True, [7, 6, 7, 6]),       # config R: radial downsampling filter
+    (2, 3, 12, 8, False, [3, -2, 5, -1]),     # negative padding crops; odd down factor
+    (1, 1, 1, 1, False, 0),                   # ToRGB: bias and clamp only
+])
+def test_filtered_lrelu_fast_matches_ref(up, down, taps_u, taps_d, radial, pad):
+    torch.manual_seed(0)
+    x, b = torch.randn(2, 5, 13, 13) * 3, torch.randn(5)
+    fu = design_lowpass_filter(taps_u, 2.0, 2.0, 16.0)
+    fd = design_lowpass_filter(taps_d, 2.0, 2.0, 16.0, radial=radial)
+    kw = dict(fu=fu, fd=fd, b=b, up=up, down=down, padding=pad, clamp=1.5)
+    fast, ref = filtered_lrelu(x, **kw), filtered_lrelu(x, **kw, impl="ref")
+    assert fast.shape == ref.shape
+    assert (fast - ref).abs().max() < 1e-5
+    assert ref.abs().max() > 0.1  # not a trivially zero comparison
+
+def test_filtered_lrelu_gradients_match():
+    torch.manual_seed(0)
+    fu, fd = design_lowpass_filter(12, 2.0, 2.0, 16.0), design_lowpass_filter(12, 2.0, 2.0, 16.0)
+    grads = []
+    for impl in ("fast", "ref"):
+        x = torch.randn(1, 3, 9, 9, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        filtered_lrelu(x, fu, fd, up=2, down=2, padding=[7, 6, 7, 6], impl=impl).square().sum().backward()
+        grads.append(x.grad)
+    assert (grads[0] - grads[1]).abs().max() < 1e-4
+
+def test_filtered_lrelu_bad_impl():
+    with pytest.raises(UserError, match="impl"):
+        filtered_lrelu(torch.zeros(1, 1, 4, 4), impl="cuda-please")
+
+@pytest.mark.parametrize("demod", [True, False])
+def test_modulated_conv_fused_equals_unfused(demod):
+    torch.manual_seed(0)
+    x, w, s = torch.randn(3, 4, 8, 8), torch.randn(6, 4, 3, 3), torch.randn(3, 4)
+    a = modulated_conv2d(x, w, s, demodulate=demod, padding=1, input_gain=torch.tensor(0.5), fused=True)
+    b = modulated_conv2d(x, w, s, demodulate=demod, padding=1, input_gain=torch.tensor(0.5), fused=False)
+    assert (a - b).abs().max() < 1e-5
+    f = torch.tensor([[1., 3, 3, 1]]).T @ torch.tensor([[1., 3, 3, 1]]) / 64
+    a = modconv2(x, w, s, up=2, padding=1, resample_filter=f, demodulate=demod, fused=True)
+    b = modconv2(x, w, s, up=2, padding=1, resample_filter=f, demodulate=demod, fused=False)
+    assert a.shape == (3, 6, 16, 16) and (a - b).abs().max() < 1e-5
+
+# ---------------------------------------------------------------- generators
+
+@pytest.mark.parametrize("name", TINY)
+def test_interface_and_fast_equals_ref(name):
+    G = create_generator(name, seed=0).eval()
+    for attr in ("z_dim", "c_dim", "w_dim", "num_ws", "img_resolution", "img_channels"):
+        assert isinstance(getattr(G, attr), int)
+    z = torch.randn(3, G.z_dim)
+    with torch.no_grad():
+        ws = G.mapping(z, None, truncation_psi=0.5, truncation_cutoff=2)
+        assert ws.shape == (3, G.num_ws, G.w_dim)
+        plain = G.mapping(z, None)
+        assert torch.equal(ws[:, 2:], plain[:, 2:]) and not torch.equal(ws[:, :2], plain[:, :2])
+        img = G.synthesis(ws, noise_mode="const")
+        assert img.shape == (3, G.img_channels, G.img_resolution, G.img_resolution)
+        assert torch.isfinite(img).all()
+        if "stylegan3" in name:
+            assert (img - G.synthesis(ws, noise_mode="const", impl="ref")).abs().max() < 1e-5
+    with pytest.raises(UserError, match="ws must have shape"):
+        G.synthesis(ws[:, :-1])
+    with pytest.raises(UserError, match="noise_mode"):
+        G.synthesis(ws, noise_mode="loud")
+
+def _golden_inputs():
+    from safetensors.torch import load_file
+    return load_file(str(DATA / "stylegan_golden.safetensors"))
+
+@pytest.mark.parametrize("name", TINY)
+def test_golden_outputs(name):
+    "Stored tiny weights + z give the stored images (pins the architecture's numerics)."
+    gold = _golden_inputs()
+    G = load_generator(DATA / f"{name}.safetensors")
+    with torch.no_grad():
+        img = G(gold[f"{name}.z"], None, truncation_psi=0.7, noise_mode="const")
+    assert (img - gold[f"{name}.img"]).abs().max() < 1e-5
+
+@pytest.mark.parametrize("name", TINY)
+def test_seeded_init_is_stable(name):
+    "create_generator(name, seed=0) reproduces the stored tiny weights (the golden files' origin)."
+    G = create_generator(name, seed=0)
+    H = load_generator(DATA / f"{name}.safetensors")
+    for (k, a), (k2, b) in zip(G.state_dict().items(), H.state_dict().items()):
+        assert k == k2 and torch.equal(a, b), k
+
+def test_named_configs_and_paper_config():
+    names = list_generator_configs()
+    for n in ("stylegan3-t-tiny", "stylegan3-r-tiny", "stylegan2-tiny", "stylegan3-t-paper", "stylegan2-64"):
+        assert n in names
+    from sound_video_gen.core import get_config
+    cfg = get_config("stylegan3-t-paper")
+    assert (cfg.cfg, cfg.img_resolution, cfg.mapping_layers, cfg.z_dim, cfg.w_dim) == ("T", 256, 2, 512, 512)
+    G = create_generator("stylegan3-t-paper")
+    assert G.num_ws == 16 and G.img_resolution == 256
+    assert get_config("stylegan3-r-tiny").cfg == "R"
+    with pytest.raises(UserError, match="power of two"):
+        create_generator("stylegan3-t-tiny", img_resolution=48)
+    with pytest.raises(UserError, match="no config named"):
+        create_generator("stylegan9-tiny")
+
+def test_safetensors_roundtrip(tmp_path):
+    G = create_generator("stylegan2-tiny", seed=3).eval()
+    f = save_generator(G, tmp_path / "g.safetensors")
+    H = load_generator(f)
+    z = torch.randn(2, G.z_dim)
+    with torch.no_grad():
+        assert torch.equal(G(z, noise_mode="const"), H(z, noise_mode="const"))
+    with pytest.raises(UserError, match="exists"):
+        save_generator(G, f, overwrite=False)
+
+def test_input_affine_constant():
+    G = create_generator("stylegan3-t-tiny", seed=0).eval()
+    with torch.no_grad():
+        G.synthesis.input.affine.weight.normal_()
+        G.mapping.w_avg.normal_()
+        G.synthesis.input.transform[0, 2] = 0.3
+    Gc = input_affine_constant(G)
+    a, b = torch.randn(1, G.w_dim), torch.randn(1, G.w_dim)
+    with torch.no_grad():
+        assert (Gc.synthesis.input(a) - Gc.synthesis.input(b)).abs().max() < 1e-6
+        assert (G.synthesis.input(a) - G.synthesis.input(b)).abs().max() > 1e-3   # the original is untouched
+    assert torch.equal(Gc.synthesis.input.transform, torch.eye(3)) and G.synthesis.input.transform[0, 2] == 0.3
+    with pytest.raises(UserError, match="StyleGAN3"):
+        input_affine_constant(create_generator("stylegan2-tiny"))
+
+# ---------------------------------------------------------------- official pickle layout
+
+@pytest.fixture
+def nv_names(monkeypatch):
+    "Register module names like NVlabs' so stand-in objects pickle under the official global names."
+    persistence, util = types.ModuleType("torch_utils.persistence"), types.ModuleType("dnnlib.util")
+    ran = []
+    def _reconstruct_persistent_obj(meta):
+        ran.append(meta)
+        raise AssertionError("the loader must never call the pickled reconstruct function")
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    class EasyDict(dict): pass
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    util.EasyDict = EasyDict
+    tu, dn = types.ModuleType("torch_utils"), types.ModuleType("dnnlib")
+    tu.persistence, dn.util = persistence, util
+    for k, v in {"torch_utils": tu, "torch_utils.persistence": persistence, "dnnlib": dn, "dnnlib.util": util}.items():
+        monkeypatch.setitem(sys.modules, k, v)
+    return types.SimpleNamespace(reconstruct=_reconstruct_persistent_obj, EasyDict=EasyDict, ran=ran)
+
+class NVStandIn:
+    "A module pickled the way NVlabs' persistent_class.__reduce__ pickles it (meta dict with source, class, state)."
+    def __init__(self, names, module, class_name=None, init_kwargs=None, src="raise SystemExit('never run')"):
+        self.names, self.module, self.src = names, module, src
+        self.class_name, self.init_kwargs = class_name or type(module).__name__, init_kwargs or {}
+    def __reduce__(self):
+        m = self.module
+        state = dict(m.__dict__)  # everything torch keeps: training flag, hook dicts, _parameters, _buffers, ...
+        state["_modules"] = collections.OrderedDict((k, NVStandIn(self.names, v)) for k, v in m._modules.items())
+        state["_init_args"], state["_init_kwargs"] = (), self.names.EasyDict(self.init_kwargs)
+        state = {k: v for k, v in state.items() if k != "cfg" and isinstance(v, (dict, tuple, list, bool, int, float, str, np.ndarray, np.generic))}
+        meta = dict(type="class", version=6, module_src=self.src, class_name=self.class_name, state=state)
+        return self.names.reconstruct, (meta,)
+
+def _nv_kwargs(G):
+    c = G.cfg
+    base = dict(z_dim=c.z_dim, c_dim=c.c_dim, w_dim=c.w_dim, img_resolution=c.img_resolution, img_channels=c.img_channels)
+    if type(G).__name__ == "StyleGAN3Generator":
+        kw = dict(base, mapping_kwargs=dict(num_layers=c.mapping_layers), channel_base=c.channel_base, channel_max=c.channel_max,
+                  magnitude_ema_beta=np.float64(c.magnitude_ema_beta), num_fp16_res=4, conv_clamp=256)
+        if c.use_radial_filters: kw.update(conv_kernel=1, use_radial_filters=True)
+        return kw
+    # StyleGAN2-ADA nests the synthesis arguments
+    return dict(base, mapping_kwargs=dict(num_layers=c.mapping_layers),
+                synthesis_kwargs=dict(channel_base=c.channel_base, channel_max=c.channel_max, num_fp16_res=4, conv_clamp=256, architecture="skip"))
+
+def _randomise(G):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, t in list(G.named_parameters()) + list(G.named_buffers()):
+            if "filter" in n or n.endswith(("freqs", "phases", "transform")): continue
+            t.add_(torch.randn(t.shape, generator=g) * 0.1)
+
+@pytest.mark.parametrize("name", TINY)
+def test_official_layout_pickle_loads(tmp_path, nv_names, name):
+    G = create_generator(name, seed=0).eval()
+    _randomise(G)
+    f = tmp_path / "network-snapshot-000000.pkl"
+    data = {"G": NVStandIn(nv_names, G, "Generator", _nv_kwargs(G)), "D": None, "G_ema": NVStandIn(nv_names, G, "Generator", _nv_kwargs(G)),
+            "augment_pipe": None, "training_set_kwargs": nv_names.EasyDict(resolution=G.img_resolution)}
+    f.write_bytes(pickle.dumps(data))
+    raw = load_network_pkl(f)
+    assert isinstance(raw["G_ema"], PickledModule) and raw["G_ema"].class_name == "Generator"
+    H = load_generator(f)
+    assert type(H) is type(G) and H.cfg == G.cfg
+    z = torch.randn(2, G.z_dim)
+    with torch.no_grad():
+        assert (G(z, noise_mode="const") - H(z, noise_mode="const")).abs().max() < 1e-6
+    assert type(load_generator(f, which="G")) is type(G)
+    assert nv_names.ran == []
+    with pytest.raises(UserError, match="which"):
+        load_generator(f, which="D")
+
+def test_malicious_reduce_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    class Evil:
+        def __reduce__(self): return (os.system, (f"touch {marker}",))
+    f = tmp_path / "evil.pkl"
+    f.write_bytes(pickle.dumps({"G_ema": Evil()}))
+    with pytest.raises(UserError, match="refusing to load '(posix|os|nt)\\.system'"):
+        load_generator(f)
+    assert not marker.exists()
+    f.write_bytes(pickle.dumps({"G_ema": Evil()}, protocol=0))  # the text protocol goes through the same gate
+    with pytest.raises(UserError, match="refusing"):
+        load_network_pkl(f)
+    assert not marker.exists()
+
+def test_stored_source_is_never_executed(tmp_path, nv_names):
+    marker = tmp_path / "ran"
+    G = create_generator("stylegan2-tiny", seed=0)
+    f = tmp_path / "g.pkl"
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", _nv_kwargs(G), src=f"open({str(marker)!r}, 'w')")}))
+    load_generator(f)
+    assert not marker.exists() and nv_names.ran == []
+
+def test_other_globals_refused(tmp_path):
+    for obj in (eval, __import__("subprocess").Popen, torch.nn.Linear):
+        f = tmp_path / "x.pkl"
+        f.write_bytes(pickle.dumps({"G_ema": obj}))
+        with pytest.raises(UserError, match="refusing"):
+            load_network_pkl(f)
+
+def test_wrong_architecture(tmp_path, nv_names):
+    # a pickled Generator whose synthesis is neither StyleGAN2 nor StyleGAN3
+    odd = torch.nn.Module()
+    odd.mapping, odd.synthesis = torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Linear(2, 2))
+    f = tmp_path / "odd.pkl"
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, odd, "Generator", {})}))
+    with pytest.raises(UserError, match="unknown generator architecture"):
+        load_generator(f)
+    # a discriminator is not a generator
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, torch.nn.Linear(2, 2), "Discriminator", {})}))
+    with pytest.raises(UserError, match="unknown architecture: a Discriminator"):
+        load_generator(f)
+
+def test_mismatched_tensor_and_unknown_kwarg_name_the_key(tmp_path, nv_names):
+    G = create_generator("stylegan3-t-tiny", seed=0)
+    kw = _nv_kwargs(G)
+    kw["channel_max"] = 32  # the stored kwargs say 32 channels, the tensors have 16
+    f = tmp_path / "bad.pkl"
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", kw)}))
+    with pytest.raises(UserError, match=r"missing synthesis\.L0_36_32\.weight.*shape mismatch synthesis\.input\.weight \(16, 16\) vs \(32, 32\)"):
+        load_generator(f)
+    kw = dict(_nv_kwargs(G), warp_drive=True)
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", kw)}))
+    with pytest.raises(UserError, match="warp_drive"):
+        load_generator(f)
+    # a tensor the architecture does not have
+    G.synthesis.register_buffer("extra", torch.zeros(3))
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", _nv_kwargs(G))}))
+    with pytest.raises(UserError, match=r"unexpected synthesis\.extra"):
+        load_generator(f)
+
+def test_bad_files(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_generator(tmp_path / "missing.pkl")
+    f = tmp_path / "junk.pkl"
+    f.write_bytes(b"this is not a pickle")
+    with pytest.raises(UserError, match="not a readable network pickle"):
+        load_generator(f)
+    f.write_bytes(pickle.dumps({"G_ema": 3}))
+    with pytest.raises(UserError, match="holds no network"):
+        load_generator(f)
