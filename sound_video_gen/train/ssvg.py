@@ -1,0 +1,352 @@
+"""Stage 3: train the sound-guided video model (E_a + recurrent block) against image and video discriminators.
+
+The frozen parts are the generator G, the CLIP space and the audio encoder F_a. Each step (spec §2.7, §3):
+
+1. Render a video for every clip of the batch: Δw_t = E_a(window_t), w_1..w_T from the recurrent block starting at
+   w_0, frames = G.synthesis(w_t).
+2. Discriminator step on real clips vs the (detached) generated ones: image D on every frame, video D on the clips,
+   non-saturating (default) or LSGAN loss, optional R1 on real samples.
+3. Model step on the weighted sum of: adversarial terms through both (frozen for this step) discriminators;
+   L_CLIP^(a<->v) = 1 - cos(CLIP_img(frame_t), F_a(window_t)); L_CLIP^(a<->t) = 1 - cos(CLIP_img(frame_t),
+   CLIP_text(class text)); the latent regulariser λ_b·‖w_t - w̄‖² (w̄ = G's w_avg or a running mean of the
+   trajectory); optional temporal smoothness.
+
+Runs single-process or under `torchrun` (gradients are averaged over processes by an explicit all-reduce, so the
+discriminators can be called twice per step without DistributedDataParallel's bookkeeping); everything random in a
+step (initial latents, rollout noise) is drawn from generators seeded by (seed, step, the clip's position in the
+global batch), so one process and N processes compute the same thing, and a resumed run continues exactly.
+"""
+from __future__ import annotations
+import json, math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sound_video_gen.core import Config, UserError, atomic_write_text, seed_everything
+from sound_video_gen.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
+from sound_video_gen.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
+                                    latent_reg_loss, r1_penalty, temporal_smoothness)
+from sound_video_gen.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
+from sound_video_gen.train.common import (DistEnv, RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
+                                          progress, seed_for_rank, step_batches)
+from sound_video_gen.train.clip_stages import collate, item_generators
+
+__all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss"]
+
+
+@dataclass
+class SSVGTrainConfig(Config):
+    "Stage 3 (`train_ssvg`): what to train, with which frozen parts, and how the losses are weighted."
+    model: SSVGConfig = field(default_factory=SSVGConfig)  # E_a + recurrent block (W+ shape is taken from G)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # resolution is taken from G
+    generator: str = "stylegan3-t-paper"  # a generator file (.pkl or .safetensors) or a named config (random: tests only)
+    clip: str = "ViT-B-32"                # frozen CLIP: open_clip architecture or a train-clip .safetensors file
+    clip_pretrained: str | None = "openai"
+    audio_encoder: str | None = None      # frozen F_a (.safetensors from train-audio-clip); needed when w_clip_audio > 0
+    run_dir: str = "runs/ssvg"
+    max_steps: int = 20000
+    batch_size: int = 4                   # global batch of clips (split over torchrun processes)
+    lr_encoder: float = 5e-4              # AdamW learning rates (the released code's)
+    lr_recurrent: float = 1e-4
+    lr_discriminator: float = 1e-4
+    betas: tuple = (0.5, 0.999)
+    adversarial: str = "nonsaturating"    # or 'lsgan'
+    w_adv_image: float = 1.0              # weight of the image discriminator term
+    w_adv_video: float = 1.0              # weight of the video discriminator term
+    r1_gamma: float = 0.0                 # R1 weight on the discriminators (0: off)
+    w_clip_audio: float = 1.0             # L_CLIP^(a<->v)
+    w_clip_text: float = 1.0              # L_CLIP^(a<->t)
+    w_reg: float = 1.0                    # λ_b of the latent regulariser
+    reg_target: str = "w_avg"             # 'w_avg' or 'running_mean'
+    w_smooth: float = 0.0                 # temporal smoothness of the trajectory
+    lambda_enc: float = 1.0               # λ_enc: scales the CLIP terms and the regulariser together
+    text_source: str = "class"            # 'class' (class_template of the class name) or 'caption'
+    class_template: str = "{}"
+    grad_clip: float = 0.0                # clip the model's gradient norm (0: off)
+    ckpt_every: int = 500
+    log_every: int = 10
+    sample_every: int = 500               # write run_dir/samples/step-N.mp4 (generated | real) every N steps (0: off)
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    amp: bool = True                      # float16 autocast for the discriminators and E_a on CUDA
+    progress: bool = True
+
+    def __post_init__(self):
+        bad = []
+        if self.max_steps < 0: bad.append(f"max_steps={self.max_steps}")
+        if self.batch_size < 1: bad.append(f"batch_size={self.batch_size}")
+        if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
+        if self.adversarial not in ("nonsaturating", "lsgan"): bad.append(f"adversarial={self.adversarial!r}")
+        if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
+        if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
+        weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
+                   self.w_smooth, self.lambda_enc)
+        if min(weights) < 0: bad.append("loss weights must be >= 0")
+        if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
+        if bad: raise UserError(f"invalid SSVGTrainConfig: {', '.join(bad)}.")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The frozen parts
+
+@dataclass
+class Frozen:
+    "The frozen networks of stage 3: the generator, the CLIP space and (optionally) the audio encoder F_a."
+    G: nn.Module
+    clip: nn.Module | None
+    audio_encoder: nn.Module | None
+
+
+def _freeze(m: nn.Module | None):
+    if m is not None: m.eval().requires_grad_(False)
+    return m
+
+
+def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=None) -> Frozen:
+    "Load (or take) G, CLIP and F_a per the config; check they fit together."
+    if G is None:
+        from sound_video_gen.legacy import load_generator
+        G = load_generator(cfg.generator)
+    needs_clip = cfg.lambda_enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
+    if clip is None and needs_clip:
+        from sound_video_gen.clip import load_clip
+        pre = None if str(cfg.clip).endswith(".safetensors") else cfg.clip_pretrained
+        clip = load_clip(cfg.clip, pre, device=device)
+    if audio_encoder is None and cfg.lambda_enc > 0 and cfg.w_clip_audio > 0:
+        if not cfg.audio_encoder:
+            raise UserError("w_clip_audio > 0 needs a trained audio encoder F_a: set audio_encoder to the "
+                            "audio_encoder.safetensors that train-audio-clip wrote (or set w_clip_audio to 0).")
+        from sound_video_gen.audio_encoder import load_audio_encoder
+        audio_encoder = load_audio_encoder(cfg.audio_encoder, device=device)
+    if clip is not None and audio_encoder is not None and audio_encoder.cfg.embed_dim != clip.embed_dim:
+        raise UserError(f"F_a embeds into {audio_encoder.cfg.embed_dim} dimensions but the CLIP into {clip.embed_dim}.")
+    return Frozen(_freeze(G.to(device)), _freeze(clip.to(device)) if clip is not None else None,
+                  _freeze(audio_encoder.to(device)) if audio_encoder is not None else None)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One step's losses (pure functions of the batch and the draws; the tests call them directly)
+
+def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
+    "Per-clip w_0 and rollout noise from the clip's own generator."
+    rec = model.recurrent
+    noise = torch.stack([rec.draw_noise(1, T, g)[0] for g in gens]).to(device) if rec.cfg.noise_std > 0 else None
+    if model.cfg.w0 == "w_avg":
+        w0 = G.mapping.w_avg.detach()[None, None].expand(B, G.num_ws, -1).to(device).clone()
+    else:
+        z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(device)
+        with torch.no_grad(): w0 = G.mapping(z, None, truncation_psi=model.cfg.psi)
+    return w0, noise
+
+
+def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str):
+    "Trajectory and frames for a batch: (ws (B, T, num_ws, w_dim), frames (B, T, 3, H, W))."
+    ws = model(windows, w0, noise=noise, sound=sound)
+    return ws, render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1]))
+
+
+def _to_d_res(x: torch.Tensor, res: int) -> torch.Tensor:
+    "Frames (N, 3, H, W) resized to the discriminator's resolution if needed."
+    return x if x.shape[-1] == res and x.shape[-2] == res else F.interpolate(x, size=(res, res), mode="area")
+
+
+def discriminator_loss(D_img, D_vid, real: torch.Tensor, fake: torch.Tensor, cfg: SSVGTrainConfig) -> dict:
+    "D-side terms for clips real/fake (B, T, 3, H, W); fake must be detached."
+    B, T = real.shape[:2]
+    res = D_img.cfg.resolution
+    real_f = _to_d_res(real.flatten(0, 1), res)
+    fake_f = _to_d_res(fake.flatten(0, 1), res)
+    terms = {}
+    r1 = cfg.r1_gamma > 0
+    if cfg.w_adv_image > 0:
+        x = real_f.detach().requires_grad_(r1)
+        lr = D_img(x)
+        terms["d_image"] = cfg.w_adv_image * d_loss(lr, D_img(fake_f), cfg.adversarial)
+        if r1: terms["r1_image"] = cfg.r1_gamma * r1_penalty(x, lr)
+    if cfg.w_adv_video > 0:
+        v = real_f.view(B, T, *real_f.shape[1:]).detach().requires_grad_(r1)
+        lv = D_vid(v)
+        terms["d_video"] = cfg.w_adv_video * d_loss(lv, D_vid(fake_f.view(B, T, *fake_f.shape[1:])), cfg.adversarial)
+        if r1: terms["r1_video"] = cfg.r1_gamma * r1_penalty(v, lv)
+    return terms
+
+
+def model_losses(ws: torch.Tensor, frames: torch.Tensor, windows: torch.Tensor, frozen: Frozen, D_img, D_vid,
+                 text_emb: torch.Tensor | None, w_bar: torch.Tensor, cfg: SSVGTrainConfig) -> dict:
+    "Model-side terms (each already weighted) for a generated batch: trajectory ws, frames, the windows behind them."
+    B, T = frames.shape[:2]
+    terms = {}
+    flat = frames.flatten(0, 1)
+    if cfg.w_adv_image > 0 or cfg.w_adv_video > 0:
+        res = D_img.cfg.resolution
+        f = _to_d_res(flat, res)
+        if cfg.w_adv_image > 0: terms["g_image"] = cfg.w_adv_image * g_loss(D_img(f), cfg.adversarial)
+        if cfg.w_adv_video > 0: terms["g_video"] = cfg.w_adv_video * g_loss(D_vid(f.view(B, T, *f.shape[1:])), cfg.adversarial)
+    enc = cfg.lambda_enc
+    if enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0):
+        img = frozen.clip.encode_image(flat)
+        if cfg.w_clip_audio > 0:
+            with torch.no_grad(): aud = frozen.audio_encoder(windows.flatten(0, 1))
+            terms["clip_audio"] = enc * cfg.w_clip_audio * clip_audio_frame_loss(img, aud)
+        if cfg.w_clip_text > 0 and text_emb is not None:
+            terms["clip_text"] = enc * cfg.w_clip_text * clip_text_frame_loss(img, text_emb.repeat_interleave(T, 0))
+    if enc > 0 and cfg.w_reg > 0: terms["reg"] = enc * cfg.w_reg * latent_reg_loss(ws, w_bar)
+    if cfg.w_smooth > 0: terms["smooth"] = cfg.w_smooth * temporal_smoothness(ws)
+    return terms
+
+
+def _texts(batch: dict, cfg: SSVGTrainConfig) -> list[str]:
+    if cfg.text_source == "caption":
+        caps = batch.get("caption")
+        if not caps or not all(caps): raise UserError("text_source='caption' needs a caption for every clip; this dataset has none.")
+        return list(caps)
+    return [cfg.class_template.format(c.replace("_", " ")) for c in batch["class"]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gradient averaging over processes
+
+def _average_grads(params: list[torch.Tensor], env: DistEnv) -> None:
+    "All-reduce (mean) the gradients of `params` over processes; missing gradients count as zeros."
+    if not env.distributed: return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= env.world_size
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[i:i + n].view_as(p).clone()
+        i += n
+
+
+def _same_start(modules: list[nn.Module], env: DistEnv) -> None:
+    "Broadcast rank 0's parameters and buffers (identical initial weights everywhere)."
+    if not env.distributed: return
+    for m in modules:
+        for t in list(m.parameters()) + list(m.buffers()): dist.broadcast(t.data, 0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The loop
+
+def train_ssvg(cfg: SSVGTrainConfig,
+               dataset,                          # items with 'frames' (T, 3, H, W) in [-1, 1], 'audio' (T, 1, n_mels, w), 'class'/'caption'
+               G: nn.Module | None = None,       # an already-loaded generator (default: cfg.generator)
+               clip: nn.Module | None = None,    # an already-loaded CLIP space (default: cfg.clip)
+               audio_encoder: nn.Module | None = None,  # an already-loaded F_a (default: cfg.audio_encoder)
+               resume: bool = True,              # continue from run_dir/checkpoint.safetensors if there is one
+               overwrite: bool = False,          # with resume=False: discard an existing run in run_dir
+               on_step: Callable | None = None,  # on_step(step, record) after every step
+              ) -> dict:
+    "Train E_a and the recurrent block; write run_dir/ssvg.safetensors; return the last log record."
+    env = dist_setup(cfg.device)
+    try:
+        frozen = load_frozen(cfg, env.device, G, clip, audio_encoder)
+        G = frozen.G
+        mcfg = cfg.model.for_generator(G)
+        dcfg = cfg.discriminator.replace(resolution=G.img_resolution, img_channels=G.img_channels)
+        run_cfg = cfg.replace(model=mcfg, discriminator=dcfg)
+        run = RunDir(cfg.run_dir, run_cfg, env, resume=resume, overwrite=overwrite)
+        if env.is_main: run_cfg.to_json(run.path / "config.json")
+        first = dataset[0]
+        for k in ("frames", "audio"):
+            if k not in first: raise UserError(f"the dataset's items have no '{k}'; stage 3 needs clips with frames and audio windows.")
+        T = first["frames"].shape[0]
+
+        seed_everything(cfg.seed)                        # identical initial weights on every rank
+        model = SSVG(mcfg).to(env.device)
+        check_generator(model, G)
+        D_img, D_vid = ImageDiscriminator(dcfg.replace(num_frames=T)).to(env.device), VideoDiscriminator(dcfg.replace(num_frames=T)).to(env.device)
+        w_mean = RunningMean((mcfg.num_ws, mcfg.w_dim)).to(env.device)
+        _same_start([model, D_img, D_vid], env)
+        opt_g = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": cfg.lr_encoder},
+                                   {"params": model.recurrent.parameters(), "lr": cfg.lr_recurrent}], betas=tuple(cfg.betas))
+        opt_d = torch.optim.AdamW(list(D_img.parameters()) + list(D_vid.parameters()), lr=cfg.lr_discriminator,
+                                  betas=tuple(cfg.betas))
+        seed_for_rank(cfg.seed, env.rank)
+        modules = {"model": model, "d_image": D_img, "d_video": D_vid, "w_mean": w_mean}
+        st = run.resume(modules, {"opt_g": opt_g, "opt_d": opt_d})
+        batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
+        g_params = [p for p in model.parameters()]
+        d_params = list(D_img.parameters()) + list(D_vid.parameters())
+        local_b = cfg.batch_size // env.world_size
+        w_avg = G.mapping.w_avg.detach().to(env.device)
+        rec = {}
+        for step in progress(range(st.step, cfg.max_steps), env, "train-ssvg", cfg.progress):
+            batch = next(batches)
+            real = batch["frames"].to(env.device).float()
+            windows = batch["audio"].to(env.device).float()
+            B = real.shape[0]
+            gens = item_generators(cfg.seed, step, env.rank * local_b, B)
+            w0, noise = _draws(model, G, B, T, gens, env.device)
+            text_emb = None
+            if frozen.clip is not None and cfg.w_clip_text > 0 and cfg.lambda_enc > 0:
+                with torch.no_grad(): text_emb = frozen.clip.encode_text(_texts(batch, cfg))
+            model.train()
+            with autocast(env, cfg.amp):
+                ws, fake = generate(model, G, windows, w0, noise, mcfg.sound)
+            fake = fake.float()
+            if fake.shape[-2:] != real.shape[-2:]:
+                real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
+
+            # Discriminator step on detached fakes.
+            d_terms = {}
+            if cfg.w_adv_image > 0 or cfg.w_adv_video > 0:
+                with autocast(env, cfg.amp):
+                    d_terms = discriminator_loss(D_img, D_vid, real, fake.detach(), cfg)
+                opt_d.zero_grad(set_to_none=True)
+                sum(v.float() for v in d_terms.values()).backward()
+                _average_grads(d_params, env)
+                opt_d.step()
+
+            # Model step (discriminators frozen for it).
+            w_bar = w_avg if cfg.reg_target == "w_avg" else w_mean.mean
+            D_img.requires_grad_(False); D_vid.requires_grad_(False)
+            with autocast(env, cfg.amp):
+                g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg)
+            D_img.requires_grad_(True); D_vid.requires_grad_(True)
+            opt_g.zero_grad(set_to_none=True)
+            loss = sum(v.float() for v in g_terms.values()) if g_terms else None
+            if loss is not None:
+                loss.backward()
+                _average_grads(g_params, env)
+                gn = float(torch.nn.utils.clip_grad_norm_(g_params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf")))
+                opt_g.step()
+            else:
+                gn = 0.0
+            if cfg.reg_target == "running_mean":
+                m = ws.detach().float().mean((0, 1))
+                if env.distributed: dist.all_reduce(m); m /= env.world_size
+                w_mean.update(m[None])
+
+            done = step + 1
+            rec = {k: all_reduce_mean(float(v.detach()), env) for k, v in {**d_terms, **g_terms}.items()}
+            rec["loss_model"] = sum(v for k, v in rec.items() if k in g_terms)
+            rec["grad_norm"] = gn
+            if run.due(done, cfg.log_every, cfg.max_steps): rec = run.log(done, **rec)
+            if env.is_main and cfg.sample_every and run.due(done, cfg.sample_every, cfg.max_steps):
+                _write_sample(run.path / "samples" / f"step-{done:07d}.mp4", fake[0], real[0], mcfg.fps)
+            if run.due(done, cfg.ckpt_every, cfg.max_steps): run.save(done, modules, {"opt_g": opt_g, "opt_d": opt_d})
+            if on_step is not None: on_step(done, rec)
+        if env.is_main:
+            save_ssvg(run.path / "ssvg.safetensors", model.eval(), meta={"step": cfg.max_steps, "generator": cfg.generator})
+        return rec
+    finally:
+        dist_teardown(env)
+
+
+def _write_sample(path: Path, fake: torch.Tensor, real: torch.Tensor, fps: float) -> None:
+    "An mp4 with the generated clip on the left and the real one on the right."
+    from sound_video_gen.data import write_video
+    path.parent.mkdir(parents=True, exist_ok=True)
+    side = torch.cat([fake.detach().cpu(), real.detach().cpu()], -1)  # (T, 3, H, 2W)
+    if side.shape[-2] % 2 or side.shape[-1] % 2:  # h264 wants even sizes
+        side = F.pad(side, (0, side.shape[-1] % 2, 0, side.shape[-2] % 2))
+    write_video(path, side.clamp(-1, 1), fps)

@@ -1,0 +1,206 @@
+"""Stage 3 (the sound-guided video model): end-to-end tiny training, gradient routing, causality, exact resume and
+two-process equivalence. Everything uses tiny random-weight networks of the real architectures."""
+import json, os, subprocess, sys, textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from sound_video_gen.core import get_config
+from sound_video_gen.ssvg import SSVG, load_ssvg
+from sound_video_gen.train.ssvg import (SSVGTrainConfig, discriminator_loss, generate, load_frozen, model_losses,
+                                        train_ssvg, _draws)
+from sound_video_gen.train.clip_stages import item_generators
+
+ROOT = Path(__file__).resolve().parent.parent
+T, N_CLIPS = 3, 8
+
+
+class ToyClips(torch.utils.data.Dataset):
+    "Clips whose frame brightness follows a per-clip beat that is also in the audio windows."
+    classes = ["rain", "wind"]
+    def __len__(self): return N_CLIPS
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        beat = torch.rand(T, generator=g)
+        frames = (beat[:, None, None, None] * 2 - 1).expand(T, 3, 32, 32).clone()
+        audio = beat[:, None, None, None].expand(T, 1, 32, 16).clone() * torch.rand(T, 1, 32, 16, generator=g)
+        c = self.classes[i % 2]
+        return {"frames": frames, "audio": audio, "class": c, "caption": f"{c} over hills", "label": i % 2}
+
+
+def tiny_parts():
+    from sound_video_gen.stylegan2 import StyleGAN2Generator
+    from sound_video_gen.clip import load_clip
+    from sound_video_gen.audio_encoder import AudioEncoder
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(get_config("stylegan2-tiny"))
+    clip = load_clip("clip-tiny", None)
+    fa = AudioEncoder(get_config("audio-encoder-tiny"))
+    return G, clip, fa
+
+
+def tiny_cfg(run_dir, **kw):
+    base = dict(model=get_config("ssvg-tiny"), generator="stylegan2-tiny", clip="clip-tiny", clip_pretrained=None,
+                run_dir=str(run_dir), max_steps=4, batch_size=2, ckpt_every=2, log_every=1, sample_every=0,
+                progress=False, device="cpu", seed=1,
+                discriminator=SSVGTrainConfig().discriminator.replace(channels=8, max_channels=16))
+    base.update(kw)
+    return SSVGTrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return tiny_parts()
+
+
+def test_tiny_training_runs_end_to_end(tmp_path, parts):
+    G, clip, fa = parts
+    cfg = tiny_cfg(tmp_path / "run", sample_every=4)
+    rec = train_ssvg(cfg, ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    for key in ("d_image", "d_video", "g_image", "g_video", "clip_audio", "clip_text", "reg", "loss_model"):
+        assert all(key in r and r[key] == r[key] and abs(r[key]) < 1e6 for r in log), key
+    model = load_ssvg(tmp_path / "run" / "ssvg.safetensors")
+    assert (model.cfg.num_ws, model.cfg.w_dim) == (G.num_ws, G.w_dim)
+    assert (tmp_path / "run" / "samples" / "step-0000004.mp4").stat().st_size > 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["discriminator"]["resolution"] == G.img_resolution
+
+
+def _one_batch(cfg, parts):
+    G, clip, fa = parts
+    frozen = load_frozen(cfg, torch.device("cpu"), G, clip, fa)
+    mcfg = cfg.model.for_generator(G)
+    from sound_video_gen.discriminators import ImageDiscriminator, VideoDiscriminator
+    dcfg = cfg.discriminator.replace(resolution=G.img_resolution, num_frames=T)
+    torch.manual_seed(0)
+    model, D_img, D_vid = SSVG(mcfg), ImageDiscriminator(dcfg), VideoDiscriminator(dcfg)
+    items = [ToyClips()[i] for i in range(2)]
+    windows = torch.stack([it["audio"] for it in items])
+    real = torch.stack([it["frames"] for it in items])
+    w0, noise = _draws(model, G, 2, T, item_generators(0, 0, 0, 2), "cpu")
+    text = frozen.clip.encode_text(["rain", "wind"])
+    return frozen, model, D_img, D_vid, windows, real, w0, noise, text
+
+
+def test_gradients_reach_exactly_the_trainable_modules(tmp_path, parts):
+    cfg = tiny_cfg(tmp_path, r1_gamma=1.0, w_smooth=0.1)
+    frozen, model, D_img, D_vid, windows, real, w0, noise, text = _one_batch(cfg, parts)
+    frozen_modules = {"G": frozen.G, "clip": frozen.clip, "F_a": frozen.audio_encoder}
+    ws, fake = generate(model, frozen.G, windows, w0, noise, "all")
+    D_img.requires_grad_(False); D_vid.requires_grad_(False)
+    terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text, frozen.G.mapping.w_avg, cfg)
+    assert set(terms) == {"g_image", "g_video", "clip_audio", "clip_text", "reg", "smooth"}
+    for name, term in terms.items():
+        model.zero_grad(set_to_none=True)
+        term.backward(retain_graph=True)
+        for part in (model.encoder, model.recurrent):
+            got = sum(float(p.grad.abs().sum()) for p in part.parameters() if p.grad is not None)
+            assert got > 0, f"{name} does not reach {type(part).__name__}"
+        for m in (D_img, D_vid, *frozen_modules.values()):
+            assert all(p.grad is None for p in m.parameters()), f"{name} leaks into {type(m).__name__}"
+    D_img.requires_grad_(True); D_vid.requires_grad_(True)
+    model.zero_grad(set_to_none=True)
+    d_terms = discriminator_loss(D_img, D_vid, real, fake.detach(), cfg)
+    assert set(d_terms) == {"d_image", "d_video", "r1_image", "r1_video"}
+    sum(d_terms.values()).backward()
+    for D in (D_img, D_vid):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters() if p.dim() > 1)
+    assert all(p.grad is None for p in model.parameters())
+    for m in frozen_modules.values():
+        assert all(p.grad is None and not p.requires_grad for p in m.parameters())
+
+
+def test_frame_t_does_not_depend_on_later_audio(parts):
+    G = parts[0]
+    model = SSVG(get_config("ssvg-tiny").for_generator(G)).eval()
+    windows = torch.rand(2, 6, 1, 32, 16)
+    w0 = model.initial(G, 2)
+    noise = model.recurrent.draw_noise(2, 6, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        base = model.latents(windows, w0, noise=noise)
+        for t in range(5):
+            later = windows.clone(); later[:, t + 1:] = torch.rand_like(later[:, t + 1:])
+            ws = model.latents(later, w0, noise=noise)
+            assert torch.equal(ws[:, :t + 1], base[:, :t + 1]), t
+            assert not torch.equal(ws[:, t + 1], base[:, t + 1]), t
+
+
+def test_ablations_change_what_the_model_hears(parts):
+    G = parts[0]
+    model = SSVG(get_config("ssvg-tiny").for_generator(G)).eval()
+    windows = torch.rand(1, 4, 1, 32, 16); other = torch.rand(1, 4, 1, 32, 16)
+    w0 = model.initial(G, 1); noise = model.recurrent.draw_noise(1, 4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        none_a, none_b = (model.latents(x, w0, noise=noise, sound="none") for x in (windows, other))
+        assert torch.equal(none_a, none_b)                                    # the sound is ignored
+        first = model.latents(windows, w0, noise=noise, sound="first")
+        first_b = model.latents(torch.cat([windows[:, :1], other[:, 1:]], 1), w0, noise=noise, sound="first")
+        assert torch.equal(first, first_b)                                    # only the first window counts
+        assert not torch.equal(model.latents(windows, w0, noise=noise), model.latents(other, w0, noise=noise))
+
+
+def _weights(path):
+    from sound_video_gen.core import load_checkpoint
+    return load_checkpoint(path)[0]
+
+
+def test_resume_gives_the_same_weights(tmp_path, parts):
+    G, clip, fa = parts
+    straight = tiny_cfg(tmp_path / "a", max_steps=4)
+    train_ssvg(straight, ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    first = tiny_cfg(tmp_path / "b", max_steps=2)
+    train_ssvg(first, ToyClips(), G=G, clip=clip, audio_encoder=fa)
+
+    class Killed(Exception): pass
+    def kill_at_3(step, rec):
+        if step == 3: raise Killed
+    with pytest.raises(Killed):  # a crash after step 3, whose checkpoint (every 2 steps) is step 2
+        train_ssvg(tiny_cfg(tmp_path / "b", max_steps=4), ToyClips(), G=G, clip=clip, audio_encoder=fa, on_step=kill_at_3)
+    train_ssvg(tiny_cfg(tmp_path / "b", max_steps=4), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    a, b = _weights(tmp_path / "a" / "checkpoint.safetensors"), _weights(tmp_path / "b" / "checkpoint.safetensors")
+    for part in ("model", "d_image", "d_video"):
+        for k, v in a["modules"][part].items():
+            assert torch.equal(v, b["modules"][part][k]), (part, k)
+    log_b = [json.loads(l)["step"] for l in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert log_b == [1, 2, 3, 4]
+
+
+def test_config_mismatch_on_resume_is_refused(tmp_path, parts):
+    from sound_video_gen.core import UserError
+    G, clip, fa = parts
+    train_ssvg(tiny_cfg(tmp_path / "r", max_steps=2), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    with pytest.raises(UserError, match="different config"):
+        train_ssvg(tiny_cfg(tmp_path / "r", max_steps=4, w_reg=3.0), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+
+
+def test_missing_audio_encoder_is_a_clear_error(tmp_path, parts):
+    from sound_video_gen.core import UserError
+    with pytest.raises(UserError, match="needs a trained audio encoder"):
+        load_frozen(tiny_cfg(tmp_path, audio_encoder=None), torch.device("cpu"), G=parts[0], clip=parts[1])
+
+
+SCRIPT = textwrap.dedent('''
+    import sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_ssvg import ToyClips, tiny_cfg, tiny_parts
+    from sound_video_gen.train.ssvg import train_ssvg
+    G, clip, fa = tiny_parts()
+    train_ssvg(tiny_cfg({run!r}, max_steps=3, ckpt_every=3), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+''')
+
+
+def test_two_process_torchrun_matches_one_process(tmp_path, parts):
+    G, clip, fa = parts
+    train_ssvg(tiny_cfg(tmp_path / "one", max_steps=3, ckpt_every=3), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    script = tmp_path / "two.py"
+    script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), run=str(tmp_path / "two")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29517", str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = _weights(tmp_path / "one" / "checkpoint.safetensors"), _weights(tmp_path / "two" / "checkpoint.safetensors")
+    for part in ("model", "d_image", "d_video"):
+        for k, v in a["modules"][part].items():
+            torch.testing.assert_close(b["modules"][part][k], v, rtol=1e-4, atol=1e-5, msg=f"{part}.{k}")
