@@ -13,6 +13,7 @@ from sound_video_gen.core import UserError, run_cli
 # name -> ("module", "function", "one-line help"). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "mel": ("sound_video_gen.audio_cli", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
+    "synthscapes": ("sound_video_gen.synthscapes_cli", "main", "generate a SynthScapes dataset (sound-driven procedural landscape clips)"),
 }
 
 def _usage() -> str:
