@@ -12,7 +12,12 @@ from sound_video_gen.core import UserError, run_cli
 
 # name -> ("module", "function", "one-line help"). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bench": ("sound_video_gen.bench_cli", "main", "SynthScapes-Bench: train its classifier, score a method (FVD-SS, IS-SS, consistency, sync)"),
     "mel": ("sound_video_gen.audio_cli", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
+    "train-ssvg": ("sound_video_gen.train.ssvg_cli", "main", "train the sound-guided video model (stage 3) on a dataset folder"),
+    "data": ("sound_video_gen.data_cli", "main", "dataset tooling: Table 1 statistics, Landscape download (yt-dlp) and cutting"),
+    "train-clip": ("sound_video_gen.train.clip_stages", "train_clip_main", "train a CLIP from scratch on a dataset's (frame, caption) pairs (stage 1)"),
+    "train-audio-clip": ("sound_video_gen.train.clip_stages", "train_audio_clip_main", "train the audio encoder F_a into a frozen CLIP's space (stage 2)"),
     "synthscapes": ("sound_video_gen.synthscapes_cli", "main", "generate a SynthScapes dataset (sound-driven procedural landscape clips)"),
 }
 

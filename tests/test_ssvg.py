@@ -204,3 +204,32 @@ def test_two_process_torchrun_matches_one_process(tmp_path, parts):
     for part in ("model", "d_image", "d_video"):
         for k, v in a["modules"][part].items():
             torch.testing.assert_close(b["modules"][part][k], v, rtol=1e-4, atol=1e-5, msg=f"{part}.{k}")
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sound_video_gen.cli", "train-ssvg", *map(str, args)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300, cwd=cwd)
+
+
+@pytest.mark.parametrize("args,match", [(["--data", "missing_folder"], "does not exist"),
+                                        (["--data", ".", "--set", "w_reg"], "key=value"),
+                                        (["--data", ".", "--set", "nonsense=1", "--generator", "stylegan2-tiny"], "unknown SSVGTrainConfig key"),
+                                        (["--data", ".", "--frames", "1", "--generator", "stylegan2-tiny"], "--frames")])
+def test_cli_bad_input(tmp_path, args, match):
+    res = _cli(*args, cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert match in res.stderr
+
+
+@pytest.mark.slow
+def test_cli_trains_on_synthscapes(tmp_path):
+    from sound_video_gen.synthscapes import make_synthscapes
+    make_synthscapes(tmp_path / "ss", classes=("rain", "wind"), n_per_class=3, seconds=1.5, size=32, fps=8,
+                     splits=(1.0, 0.0, 0.0), progress=False)
+    res = _cli("--data", tmp_path / "ss", "--model", "ssvg-tiny", "--generator", "stylegan2-tiny", "--clip", "clip-tiny",
+               "--clip-pretrained", "none", "--run-dir", tmp_path / "run", "--frames", 4, "--max-steps", 2,
+               "--batch-size", 2, "--device", "cpu",
+               "--set", "w_clip_audio=0", 'model={"mel": "mel-tiny", "fps": 8.0}', "sample_every=0", "progress=false",
+               "discriminator={\"channels\": 8, \"max_channels\": 16}")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "run" / "ssvg.safetensors").exists()
