@@ -88,3 +88,19 @@ def test_loader_returns_motion(small_set):
     np.testing.assert_allclose(s["motion"].numpy(), np.load(small_set / row["motion_path"])[:8])
     ds2 = AVClipDataset(small_set, n_frames=4, fps=4, size=32, split="val", cache_dir=False)
     np.testing.assert_allclose(ds2[0]["motion"].numpy(), np.load(small_set / row["motion_path"])[1:8:2])  # 8 -> 4 fps: frames 1, 3, 5, 7
+
+def test_cli(tmp_path, capsys):
+    from sound_video_gen.cli import dispatch
+    from sound_video_gen.core import run_cli
+    args = ["synthscapes", "--out", str(tmp_path / "d"), "--classes", "rain,wind", "--n-per-class", "2", "--seconds", "0.5",
+            "--size", "16x24", "--fps", "8", "--quiet"]
+    assert run_cli(dispatch, args) == 0
+    assert "wrote 4 clips (2 classes)" in capsys.readouterr().out
+    rows = read_metadata(tmp_path / "d" / "metadata.csv")
+    assert [(r["height"], r["width"], r["n_frames"]) for r in rows] == [(16, 24, 4)] * 4
+    assert run_cli(dispatch, args) == 2 and "already holds a dataset" in capsys.readouterr().err
+    assert run_cli(dispatch, args + ["--overwrite"]) == 0
+    assert run_cli(dispatch, ["synthscapes", "--out", str(tmp_path / "e"), "--classes", "lava"]) == 2
+    assert "unknown SynthScapes classes" in capsys.readouterr().err
+    assert run_cli(dispatch, ["synthscapes", "--out", str(tmp_path / "e"), "--size", "big"]) == 2
+    assert not (tmp_path / "e").exists()
