@@ -231,3 +231,24 @@ def test_sample_clip():
     starts = {int(sample_clip(v, 4, 1, rng)[0]) for _ in range(50)}
     assert starts <= set(range(7)) and len(starts) > 3
     assert sample_clip(v, 11) is None
+
+
+def test_generator_source_for_image_metrics():
+    class G(torch.nn.Module):
+        z_dim, w_dim, num_ws, img_resolution = 4, 4, 2, 4
+        def __init__(self):
+            super().__init__(); self.lin = torch.nn.Linear(4, 3)
+        def mapping(self, z, c, truncation_psi=1.0): return z[:, None].repeat(1, 2, 1) * truncation_psi
+        def synthesis(self, ws, noise_mode="random"):
+            assert noise_mode == "const"
+            return torch.tanh(self.lin(ws[:, 0]))[:, :, None, None].expand(-1, 3, 4, 4)
+    class Img:
+        name, input = "mean", "image"
+        def features(self, x): return x.float().mean((2, 3))
+    real = torch.randint(0, 256, (40, 3, 4, 4), dtype=torch.uint8)
+    r = calc_metric("fid40", G(), real, Img(), batch_size=16)
+    assert r["num_fake"] == 40 and r["results"]["fid40"] > 0
+    torch.manual_seed(0); g1 = G(); torch.manual_seed(0); g2 = G()
+    assert calc_metric("fid40", g1, real, Img())["results"] == calc_metric("fid40", g2, real, Img())["results"]  # seeded z
+    vids = torch.randint(0, 256, (40, 4, 3, 4, 4), dtype=torch.uint8)
+    with pytest.raises(UserError, match="drive the generator"): calc_metric("fvd40_4f", G(), vids, Toy())
