@@ -102,3 +102,18 @@ def test_clip_similarities_with_toy_encoders():
     t = text_frame_similarity(frames, "x", enc_img, lambda texts: colours[:1] @ proj, per_frame=True)
     assert t[0] == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(UserError, match="windows for"): audio_frame_similarity(frames, windows[:2], enc_img, enc_aud)
+
+
+def test_clip_scores_with_the_package_clip_and_audio_encoder():
+    clip_mod = pytest.importorskip("sound_video_gen.clip")
+    ae = pytest.importorskip("sound_video_gen.audio_encoder")
+    from sound_video_gen.core import get_config
+    from sound_video_gen.av_scores import clip_scores
+    torch.manual_seed(0)
+    clip = clip_mod.load_clip("clip-tiny").freeze()
+    enc = ae.AudioEncoder(get_config("audio-encoder-tiny", n_mels=16, embed_dim=clip.embed_dim)).eval()
+    frames = torch.rand(3, 3, 32, 32) * 2 - 1
+    windows = torch.rand(3, 1, 16, 8)
+    r = clip_scores(frames, windows, clip, enc, text="rain", audio_encoder_name="F_a tiny (random init)")
+    assert -1 <= r["audio_frame"] <= 1 and -1 <= r["text_frame"] <= 1
+    assert r["clip"].startswith("clip-tiny") and r["audio_encoder"] == "F_a tiny (random init)"
