@@ -44,6 +44,13 @@ def test_write_read_roundtrip(tmp_path):
     assert read_frames(tmp_path / "odd.mp4").shape == (3, 15, 17, 3)
     with pytest.raises(UserError): write_video(tmp_path / "odd.mp4", np.zeros((3, 8, 8, 3), np.uint8), 10, overwrite=False)
     with pytest.raises(UserError): write_video(tmp_path / "x.mp4", np.zeros((0, 8, 8, 3), np.uint8), 10)
+    # stereo sound, shorter than the video: padded with silence to the video's length
+    st = np.stack([np.full(4000, 0.5, np.float32), np.full(4000, -0.5, np.float32)])
+    write_video(tmp_path / "st.mp4", np.zeros((10, 16, 16, 3), np.uint8), 5, st, SR)
+    f, a, fps, sr = read_av(tmp_path / "st.mp4")
+    assert a.shape[0] == 2 * SR and a[:3000].abs().max() < 0.05 and a[-3000:].abs().max() < 0.01   # mono mix of +-0.5, then silence
+    import av as _av
+    with _av.open(str(tmp_path / "st.mp4")) as c: assert c.streams.audio[0].channels == 2
     # torch tensors in [-1, 1] (model output) are accepted
     write_video(tmp_path / "t.mp4", torch.ones(2, 3, 8, 8), 4)
     assert read_frames(tmp_path / "t.mp4").min() > 240
@@ -158,10 +165,11 @@ def test_dataloader_workers(tmp_path):
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
         for i in range(3): beat_clip(tmp_path / c / f"{i}.mp4", beats=(i * 3 + 1,))
-    ds = AVClipDataset(tmp_path, n_frames=8, size=16, train=True, cache_dir=tmp_path / "cache")
+    ds = AVClipDataset(tmp_path, n_frames=8, size=16, train=True, cache_dir=tmp_path / "cache", full_mel=True)
     dl = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, shuffle=True)
     batches = list(dl)
     assert sum(len(b["label"]) for b in batches) == 6
     b = batches[0]
     assert b["frames"].shape == (3, 8, 3, 16, 16) and b["audio"].shape == (3, 8, 1, 64, 16)
     assert b["frames"].min() >= -1 and b["frames"].max() <= 1 and torch.isnan(b["motion"]).all()
+    assert b["mel"].shape == (3, 64, 250)                        # mel-synthscapes: 250 frames = 4 s
