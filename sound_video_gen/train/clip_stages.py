@@ -30,7 +30,8 @@ from sound_video_gen.train.common import (DistEnv, RunDir, all_gather_nograd, al
                                           progress, seed_for_rank, step_batches, unwrap)
 
 __all__ = ["ClipTrainConfig", "AudioClipTrainConfig", "train_clip", "train_audio_clip", "TrainResult", "collate", "pick_pairs",
-           "augment_text", "item_generators", "evaluate_clip", "evaluate_audio_clip", "dataset_classnames"]
+           "augment_text", "item_generators", "evaluate_clip", "evaluate_audio_clip", "dataset_classnames",
+           "train_clip_main", "train_audio_clip_main"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -495,3 +496,110 @@ def evaluate_audio_clip(enc: AudioEncoder, clip: ClipSpace, dataset, classnames:
             m["zero_shot_image_acc"] = float((zero_shot_predict(r["image"], cls) == r["label"]).float().mean())
         m["chance_acc"] = 1 / len(classnames)
     return m
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command line: `sound-video-gen train-clip` and `sound-video-gen train-audio-clip`
+
+def _parser(prog: str, description: str):
+    import argparse
+    class ArgParser(argparse.ArgumentParser):
+        def error(self, message): raise UserError(f"{message} (see '{self.prog} --help').")
+    p = ArgParser(prog=prog, description=description)
+    p.add_argument("data", help="dataset folder (SynthScapes, Landscape, or <class>/<clip>.mp4 files); see sound_video_gen.data")
+    p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, checkpoint.safetensors, weights")
+    p.add_argument("--config", help="a JSON file with the stage's config (flags below override it)")
+    p.add_argument("--max-steps", type=int); p.add_argument("--batch-size", type=int); p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int); p.add_argument("--device", help="cpu, cuda or auto")
+    p.add_argument("--ckpt-every", type=int); p.add_argument("--num-workers", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine; default: torch's choice)")
+    p.add_argument("--n-frames", type=int, default=4, help="frames (and aligned mel windows) read per clip (default 4)")
+    p.add_argument("--fps", type=float, default=1.0, help="rate at which those frames are read (default 1: spread over 4 s)")
+    p.add_argument("--size", type=int, default=64, help="frame size in pixels (default 64)")
+    p.add_argument("--mel", default="mel-synthscapes", help="mel config name or .json (default mel-synthscapes)")
+    p.add_argument("--window-frames", type=int, help="mel window width per frame (default: the mel config's)")
+    p.add_argument("--eval-split", default="test", help="split to evaluate on at the end ('none' to skip; default test)")
+    p.add_argument("--no-memory-cache", action="store_true", help="decode videos every step instead of once")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in --run-dir and start again")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="other config fields, e.g. --set w_self=0.5")
+    return p
+
+
+def _config_from_args(cls, a, extra: dict):
+    base = cls.from_json(a.config).to_dict() if a.config else cls().to_dict()
+    flags = {"max_steps": a.max_steps, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed, "device": a.device,
+             "ckpt_every": a.ckpt_every, "num_workers": a.num_workers, "run_dir": a.run_dir}
+    base.update({k: v for k, v in flags.items() if v is not None})
+    base.update(extra)
+    for kv in a.set:
+        k, eq, v = kv.partition("=")
+        if not eq: raise UserError(f"--set expects KEY=VALUE, got {kv!r}.")
+        try: base[k] = json.loads(v)
+        except json.JSONDecodeError: base[k] = v
+    return cls.from_dict(base)
+
+
+def _set_threads(a) -> None:
+    if a.threads is not None:
+        if a.threads < 1: raise UserError(f"--threads must be >= 1, got {a.threads}.")
+        torch.set_num_threads(a.threads)
+
+
+def _datasets(a, progress: bool = True):
+    from sound_video_gen.data import AVClipDataset
+    from sound_video_gen.train.common import MemoryDataset
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    kw = dict(n_frames=a.n_frames, fps=a.fps, size=a.size, mel=a.mel, window_frames=a.window_frames)
+    train = AVClipDataset(a.data, split="train", **kw)
+    test = None
+    if a.eval_split != "none":
+        test = AVClipDataset(a.data, split=a.eval_split, classes=train.classes, **kw)
+    if not a.no_memory_cache:
+        drop = ("motion", "path")
+        train = MemoryDataset(train, progress=progress, drop_keys=drop)
+        test = MemoryDataset(test, progress=progress, drop_keys=drop) if test is not None else None
+    return train, test
+
+
+def _report(res: TrainResult, t0: float) -> None:
+    m = {k: v for k, v in res.record.items() if k.startswith("eval/")}
+    print(f"done in {time.time() - t0:.0f} s; weights and log in {res.run_dir}")
+    if m: print(json.dumps({k[5:]: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
+
+
+def train_clip_main(argv: list[str] | None = None) -> int:
+    p = _parser("sound-video-gen train-clip", "Train a CLIP from scratch on the (frame, caption) pairs of a dataset "
+                "(stage 1; only needed without pretrained CLIP weights). Resumes the run in --run-dir if there is one.")
+    p.add_argument("--model", help="open_clip architecture (default clip-synthscapes)")
+    a = p.parse_args(argv)
+    cfg = _config_from_args(ClipTrainConfig, a, {"model": a.model} if a.model else {})
+    _set_threads(a)
+    t0 = time.time()
+    train, test = _datasets(a)
+    _report(train_clip(cfg, train, eval_dataset=test, resume=not a.overwrite, overwrite=a.overwrite), t0)
+    return 0
+
+
+def train_audio_clip_main(argv: list[str] | None = None) -> int:
+    p = _parser("sound-video-gen train-audio-clip", "Train the audio encoder F_a into a frozen CLIP's space (stage 2) "
+                "with InfoNCE audio-text, audio-image and audio-augmented audio. Resumes the run in --run-dir if there is one.")
+    p.add_argument("--clip", help="frozen CLIP: open_clip architecture or a clip.safetensors from train-clip (default ViT-B-32)")
+    p.add_argument("--clip-pretrained", help="CLIP weights: a tag (openai) or a local file; 'none' for random")
+    p.add_argument("--encoder", help="audio encoder config name or .json (default audio-encoder-paper)")
+    a = p.parse_args(argv)
+    extra = {"clip": a.clip} if a.clip else {}
+    if a.clip_pretrained is not None: extra["clip_pretrained"] = None if a.clip_pretrained.lower() == "none" else a.clip_pretrained
+    elif a.clip and Path(a.clip).suffix == ".safetensors": extra["clip_pretrained"] = None
+    if a.encoder:
+        enc = get_config(a.encoder)
+        if not isinstance(enc, AudioEncoderConfig):
+            from sound_video_gen.core import list_configs
+            raise UserError(f"{a.encoder!r} is not an audio encoder config; choose one of {', '.join(list_configs('AudioEncoder'))}.")
+        extra["encoder"] = enc.to_dict()
+    cfg = _config_from_args(AudioClipTrainConfig, a, extra)
+    clip = load_clip(cfg.clip, cfg.clip_pretrained if Path(cfg.clip).suffix != ".safetensors" else None)  # fail fast
+    _set_threads(a)
+    t0 = time.time()
+    train, test = _datasets(a)
+    _report(train_audio_clip(cfg, train, eval_dataset=test, resume=not a.overwrite, overwrite=a.overwrite, clip=clip), t0)
+    return 0

@@ -218,7 +218,10 @@ class RunDir:
     def resume(self, modules: dict[str, torch.nn.Module], optimizers: dict[str, Any] | None = None, scaler=None,
                generators: dict[str, torch.Generator] | None = None) -> ResumeState:
         "Load the checkpoint if there is one (checking the config matches) and return where to continue."
-        if not self.ckpt.exists(): return ResumeState(0, {})
+        if not self.ckpt.exists():
+            self._truncate_log(0)   # records of an earlier attempt that never reached a checkpoint
+            barrier(self.env)
+            return ResumeState(0, {})
         saved_cfg, meta = read_checkpoint_meta(self.ckpt)
         now = self.cfg.to_dict()
         diff = sorted(k for k in set(saved_cfg) | set(now)
