@@ -147,3 +147,28 @@ def test_data_cli(tmp_path, capsys):
     assert run_cli(dispatch, ["data", "table", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert run_cli(dispatch, ["data"]) == 2
+
+def test_read_frames_after_seek_matches_full_decode(tmp_path):
+    "Late times make read_frames seek to a keyframe first; the frames must equal those of a full decode."
+    from sound_video_gen.data import read_frames
+    long_video(tmp_path / "v.mp4", seconds=15, every=7)
+    full = read_frames(tmp_path / "v.mp4")
+    times = [12.05, 12.15, 12.95, 3.35, 14.99]
+    got = read_frames(tmp_path / "v.mp4", times=times)
+    idx = [int(t * FPS) for t in times]
+    np.testing.assert_array_equal(got, full[idx])
+
+def test_loader_items_center_and_split(tmp_path):
+    "Clips given as items; a centred fixed start; hash splits of a plain folder partition it."
+    long_video(tmp_path / "c" / "x.mp4", seconds=6)
+    ds = AVClipDataset(items=[dict(path=str(tmp_path / "c" / "x.mp4"), **{"class": "storm"})], n_frames=20, size=16,
+                       start="center", cache_dir=False)
+    s = ds[0]
+    assert s["class"] == "storm" and s["start"] == 2.0 and s["frames"].shape == (20, 3, 16, 16)   # (6 s - 2 s) / 2
+    for i in range(12): long_video(tmp_path / "many" / "a" / f"{i}.mp4", seconds=1)
+    from collections import Counter
+    from sound_video_gen.data import _hash_split
+    want = Counter(_hash_split(f"a/{i}.mp4", (0.8, 0.1, 0.1)) for i in range(12))
+    assert want["train"] >= 6
+    for sp, n in want.items():
+        assert len(AVClipDataset(tmp_path / "many", split=sp, n_frames=2, size=16, cache_dir=False)) == n
