@@ -16,7 +16,7 @@ from .encoder import EncoderConfig, SoundInversionEncoder
 from .recurrent import RecurrentBlock, RecurrentConfig, initial_latent
 
 # %% auto #0
-__all__ = ['SSVGConfig', 'SSVG', 'check_generator', 'render', 'save_ssvg', 'load_ssvg']
+__all__ = ['SSVGConfig', 'SSVG', 'check_generator', 'render', 'save_ssvg', 'load_ssvg', 'SSVGMethod']
 
 # %% ../nbs/34_ssvg.ipynb #2fa3cc1b
 @dataclass
@@ -107,3 +107,27 @@ def load_ssvg(path: str | Path, device: str | torch.device = "cpu") -> SSVG:
         raise UserError(f"{path} is a sound_video_gen checkpoint but not a sound-to-video model.")
     model = SSVG(SSVGConfig.from_dict(cfg))
     return load_state_strict(model, state, f"model in {path}").to(device).eval()
+
+# %% ../nbs/34_ssvg.ipynb #9a97f3a7
+from .baselines import METHODS, Method
+
+class SSVGMethod(Method):
+    "The sound-guided video model behind the benchmark's method interface."
+    name = "ssvg"
+    def __init__(self, model: SSVG | str | Path, beta: float | None = None, sound: str | None = None):
+        self.model = load_ssvg(model) if isinstance(model, (str, Path)) else model.eval()
+        self.beta = self.model.cfg.beta if beta is None else beta
+        self.sound = sound or self.model.cfg.sound
+
+    def latents(self, windows, G, seed):
+        check_generator(self.model, G)
+        gen = torch.Generator().manual_seed(int(seed))
+        w0 = self.model.initial(G, 1, seed=int(seed))
+        dev = w0.device
+        with torch.no_grad():
+            return self.model.to(dev).latents(windows[None].to(dev), w0, beta=self.beta, sound=self.sound, generator=gen)[0]
+
+    def info(self) -> dict:
+        return {"name": self.name, "beta": self.beta, "sound": self.sound, "config": self.model.cfg.to_dict()}
+
+METHODS[SSVGMethod.name] = SSVGMethod
