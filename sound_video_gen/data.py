@@ -391,7 +391,7 @@ def skip_summary(skipped) -> str:
     counts = collections.Counter(r for _, r in skipped)
     return f"{len(skipped)} skipped: " + ", ".join(f"{n} {r}" for r, n in counts.most_common())
 
-# %% ../nbs/11_data.ipynb #4e8ff29c
+# %% ../nbs/11_data.ipynb #ea0af35e
 def _resize_crop(x: np.ndarray, size, random_crop: bool = False, generator=None) -> torch.Tensor:
     "uint8 (T, H, W, 3) -> float32 (T, 3, h, w) in [-1, 1]: shorter side scaled to fit, then cropped."
     t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
@@ -419,7 +419,7 @@ class AVClipDataset(torch.utils.data.Dataset):
                  split: str | None = None,        # 'train', 'val', 'test' or None (all)
                  train: bool = False,             # random start (and random crop) instead of a fixed one
                  start: str = "first",            # fixed start when not training: 'first' or 'center'
-                 classes=None,                    # class names in label order (default: sorted classes found)
+                 classes=None,                    # class names in label order (default: sorted classes of the whole folder)
                  items: list[dict] | None = None,  # clips given directly (dicts with 'path' and 'class') instead of `root`
                  require_audio: bool = True,      # skip videos without sound
                  cache_dir=None,                  # mel cache folder; None: `default_cache_dir()`; False: no cache
@@ -444,8 +444,8 @@ class AVClipDataset(torch.utils.data.Dataset):
             self.skipped = []
             for it in items:
                 if it["motion_path"] is None and _motion_sidecar(Path(it["path"])).is_file(): it["motion_path"] = str(_motion_sidecar(Path(it["path"])))
+        found = sorted({it["class"] for it in items})   # before the split filter: labels agree across splits
         if split is not None: items = [it for it in items if it.get("split") == split]
-        found = sorted({it["class"] for it in items})
         self.classes = list(classes) if classes is not None else found
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         self.items = [it for it in items if it["class"] in self.class_to_idx]

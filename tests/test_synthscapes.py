@@ -80,6 +80,13 @@ def test_classifiers_are_not_trivially_right():
     X[:, 0] += (y == "a") * 5
     assert logistic_accuracy(X[:300], y[:300], X[300:], y[300:]) > 0.4
 
+def test_labels_agree_across_splits(tmp_path):
+    "A split that lacks a class keeps the folder's label numbering."
+    make_synthscapes(tmp_path / "d", classes=("rain", "wind"), n_per_class=1, seconds=0.5, size=16, fps=8, progress=False)
+    ds = AVClipDataset(tmp_path / "d", n_frames=2, size=16, split="train", cache_dir=False)
+    assert ds.classes == ["rain", "wind"] and ds.labels() == [0, 1]
+    with pytest.raises(UserError, match="no usable clips"): AVClipDataset(tmp_path / "d", split="val", cache_dir=False)
+
 def test_loader_returns_motion(small_set):
     ds = AVClipDataset(small_set, n_frames=8, size=32, split="val", cache_dir=False)
     s = ds[0]
