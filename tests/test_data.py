@@ -51,6 +51,10 @@ def test_write_read_roundtrip(tmp_path):
     assert a.shape[0] == 2 * SR and a[:3000].abs().max() < 0.05 and a[-3000:].abs().max() < 0.01   # mono mix of +-0.5, then silence
     import av as _av
     with _av.open(str(tmp_path / "st.mp4")) as c: assert c.streams.audio[0].channels == 2
+    # numpy scalars (e.g. read from a table) are fine; fps 29.97 is kept as 30000/1001
+    write_video(tmp_path / "np.mp4", np.zeros((3, 8, 8, 3), np.uint8), np.float64(29.97), np.zeros(800, np.float32), np.int64(8000))
+    assert probe_video(tmp_path / "np.mp4")["fps"] == pytest.approx(29.97, abs=1e-3)
+    with pytest.raises(UserError): write_video(tmp_path / "x.mp4", np.zeros((3, 8, 8, 3), np.uint8), 0)
     # torch tensors in [-1, 1] (model output) are accepted
     write_video(tmp_path / "t.mp4", torch.ones(2, 3, 8, 8), 4)
     assert read_frames(tmp_path / "t.mp4").min() > 240
