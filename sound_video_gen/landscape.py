@@ -71,7 +71,7 @@ def read_links_csv(path: str | Path) -> list[dict]:
     if not out: raise UserError(f"{p} lists no video links.")
     return out
 
-# %% ../nbs/12_landscape.ipynb #d9f0dd16
+# %% ../nbs/12_landscape.ipynb #93602a88
 def yt_dlp_command() -> list[str] | None:
     "How to run yt-dlp here (`['yt-dlp']` or `[python, '-m', 'yt_dlp']`), or None when it is not installed."
     exe = shutil.which("yt-dlp")
@@ -101,7 +101,10 @@ def download_videos(rows: list[dict],           # from `read_links_csv`
         have = [f for f in d.glob(f"{r['id']}.*") if f.suffix.lower() in VIDEO_EXTS]
         if have: ok.append(str(have[0])); skipped += 1; continue
         args = cmd + ["-f", f"bv*[height<={max_height}]+ba/b[height<={max_height}]/b", "--merge-output-format", "mp4",
-                      "--no-playlist", "--no-progress", "-o", str(d / f"{r['id']}.%(ext)s"), r["url"]]
+                      "--no-playlist", "--no-progress", "-o", str(d / f"{r['id']}.%(ext)s")]
+        if "start" in r or "end" in r:   # only the listed section
+            args += ["--download-sections", f"*{r.get('start', 0)}-{r.get('end', 'inf')}"]
+        args.append(r["url"])
         try: res = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired: failed.append((r["url"], f"timed out after {timeout:.0f} s")); continue
         got = [f for f in d.glob(f"{r['id']}.*") if f.suffix.lower() in VIDEO_EXTS]

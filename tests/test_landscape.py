@@ -55,14 +55,17 @@ def test_download_offline_is_one_sentence(tmp_path, monkeypatch):
 def test_download_partial_failure_and_skip(tmp_path, monkeypatch):
     # a fake yt-dlp that "downloads" by copying a local video, and fails for one id
     src = tmp_path / "src.mp4"; long_video(src, seconds=2)
-    cmd = fake_yt_dlp(tmp_path, f"import shutil\nout = sys.argv[sys.argv.index('-o') + 1]\nif 'removed' in sys.argv[-1]:\n"
+    cmd = fake_yt_dlp(tmp_path, f"import shutil\nout = sys.argv[sys.argv.index('-o') + 1]\n"
+                                f"if '--download-sections' in sys.argv: open({str(tmp_path / 'args.txt')!r}, 'w').write(sys.argv[sys.argv.index('--download-sections') + 1])\n"
+                                f"if 'removed' in sys.argv[-1]:\n"
                                 f"    print('ERROR: Video unavailable', file=sys.stderr); sys.exit(1)\nshutil.copy({str(src)!r}, out.replace('%(ext)s', 'mp4'))")
     monkeypatch.setattr(L, "yt_dlp_command", lambda: cmd)
-    rows = [dict(url="https://youtu.be/okokokokoko", **{"class": "rain"}, id="okokokokoko"),
+    rows = [dict(url="https://youtu.be/okokokokoko", **{"class": "rain"}, id="okokokokoko", start=5.0),
             dict(url="https://youtu.be/removedxxxx", **{"class": "rain"}, id="removedxxxx")]
     with pytest.warns(UserWarning, match="1 of 2 downloads failed"):
         r = L.download_videos(rows, tmp_path / "raw", progress=False)
     assert len(r["ok"]) == 1 and r["failed"][0][1] == "ERROR: Video unavailable"
+    assert (tmp_path / "args.txt").read_text().split("\n")[:1] == ["*5.0-inf"]     # the row's section only
     with pytest.warns(UserWarning):
         r = L.download_videos(rows, tmp_path / "raw", progress=False)
     assert r["skipped"] == 1                                   # already there: not downloaded again
@@ -172,3 +175,14 @@ def test_loader_items_center_and_split(tmp_path):
     assert want["train"] >= 6
     for sp, n in want.items():
         assert len(AVClipDataset(tmp_path / "many", split=sp, n_frames=2, size=16, cache_dir=False)) == n
+
+def test_landscape_cut_cli(tmp_path, capsys):
+    from sound_video_gen.cli import dispatch
+    from sound_video_gen.core import run_cli
+    long_video(tmp_path / "raw" / "wind_noise" / "w.mp4", seconds=5)
+    args = ["data", "landscape-cut", str(tmp_path / "raw"), "--out", str(tmp_path / "clips"), "--clip-seconds", "2", "--fps", "5", "--size", "16"]
+    assert run_cli(dispatch, args) == 0
+    assert "wrote 2 clips from 1 videos" in capsys.readouterr().out
+    assert [r["id"] for r in read_metadata(tmp_path / "clips" / "metadata.csv")] == ["w_0", "w_1"]
+    assert run_cli(dispatch, args) == 2 and "already holds a dataset" in capsys.readouterr().err
+    assert run_cli(dispatch, args + ["--fps", "0"]) == 2
