@@ -46,10 +46,10 @@ bench: install
 clean-venv:
 	rm -rf $(VENV)
 
-## The main job (for now: the audio front end on a generated sound).
+## The main job (for now: a SynthScapes clip and what the model hears of its sound).
 demo: install
 	@mkdir -p demo_out
-	@$(PY) -c "import numpy as np, soundfile as sf; sr=44100; t=np.arange(3*sr)/sr; \
-	env=np.exp(-3*(t%1.0)); y=0.4*np.sin(2*np.pi*(220+440*t)*t)*env+0.05*np.random.default_rng(0).standard_normal(t.size)*env; \
-	sf.write('demo_out/demo.wav', y, sr)"
-	@$(VENV)/bin/sound-video-gen mel demo_out/demo.wav --fps 8 -o demo_out/demo_mel.png --overwrite
+	@$(PY) -c "from sound_video_gen.synthscapes import generate_clip; from sound_video_gen.data import write_video; \
+	c = generate_clip('thunderstorm', seed=7, seconds=4.0, size=128, fps=16); \
+	write_video('demo_out/thunderstorm.mp4', c.frames, c.fps, audio=c.audio, sr=c.sr); print('wrote demo_out/thunderstorm.mp4')"
+	@$(VENV)/bin/sound-video-gen mel demo_out/thunderstorm.mp4 --fps 16 -o demo_out/thunderstorm_mel.png --overwrite
