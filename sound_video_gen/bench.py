@@ -220,7 +220,7 @@ def train_classifier(data: dict | str | Path,        # load_split(...) output wi
         (run_dir / "classifier.json").write_text(cfg.to_json())
     return out
 
-# %% ../nbs/24_bench.ipynb #1170d839
+# %% ../nbs/24_bench.ipynb #2102593e
 @torch.no_grad()
 def run_method(method, data: dict, G=None, seed: int = 0, progress: bool = False) -> torch.Tensor:
     "Generated clips (N, T, 3, H, W) uint8 for every segment of `data`, each driven by its audio windows."
@@ -253,7 +253,9 @@ def bench_scores(fake: torch.Tensor, data: dict, ref: dict, det, seed: int = 0, 
     # clips are exactly T frames long, so sampling takes all of them; `fake` is used in order, `ref` in order
     fvd = calc_metric(name, fake[:n], ref["frames"][:n], det, seed=seed)
     probs = det.probs(fake).numpy()
-    is_mean, is_std = inception_score(probs, min(num_splits, len(probs)))
+    # the clips come ordered by driving sound (hence by class); IS splits must be random subsets, so shuffle (seeded)
+    perm = np.random.default_rng(seed).permutation(len(probs))
+    is_mean, is_std = inception_score(probs[perm], min(num_splits, len(probs)))
     consistency = float((probs.argmax(1) == data["labels"].numpy()).mean())
     sync, n_sync = sync_score(fake, data["motion"])
     return {"fvd_ss": fvd["results"][name], "is_ss": is_mean, "is_ss_std": is_std, "consistency": consistency,

@@ -72,7 +72,12 @@ def test_scores_separate_real_from_controls(trained):
     assert real["consistency"] > 0.9 and wrong["consistency"] < 0.2
     assert real["fvd_ss"] < 0.2 * noise["fvd_ss"]
     assert real["num_ref"] == 36 and real["fvd_metric"] == "fvd36_8f" and real["chance"] == pytest.approx(1 / 3)
-    assert "| fvd" not in results_table([{"method": "x", "split": "test", "results": real}])
+    order = data["labels"].argsort(stable=True)  # clips ordered by class, as a split is: IS must not depend on it
+    srt = {k: v[order] for k, v in data.items()}
+    assert bench_scores(srt["frames"], srt, ref, det, num_splits=3)["is_ss"] == pytest.approx(real["is_ss"], rel=0.15)
+    assert real["is_ss"] > 1.5
+    table = results_table([{"method": "x", "split": "test", "results": real}])
+    assert f"| x | — | test | {real['fvd_ss']:.2f} |" in table and f"{100 * real['consistency']:.1f}%" in table
 
 
 def test_sync_score():
