@@ -2,13 +2,18 @@
 audio encoder F_a aligned to a frozen CLIP (`train_audio_clip`, `spec/paper.md` §3.3), plus their evaluation
 (zero-shot audio classification, audio→image recall@k) and the `train-clip` / `train-audio-clip` commands.
 
-Both stages take any torch `Dataset` whose items are dicts. The keys they read (names set in the config):
+Both stages take any torch `Dataset` whose items are dicts. The keys they read (names set in the config; the
+defaults are those of `sound_video_gen.data.AVClipDataset`):
 
-- `frame`: an image (3, H, W) in [-1, 1], or a clip of frames (T, 3, H, W) — then one frame per item and
-  step is drawn with the loop's generator;
-- `mel`: a log-mel window (1, n_mels, W) in [0, 1], or per-frame windows (T, 1, n_mels, W) aligned with the
+- `frames`: an image (3, H, W) in [-1, 1], or a clip of frames (T, 3, H, W) — then one time t per item and
+  step is drawn from a generator seeded by (seed, step, the item's place in the global batch), so the draw does
+  not depend on the number of processes or on resumption;
+- `audio`: a log-mel window (1, n_mels, W) in [0, 1], or per-frame windows (T, 1, n_mels, W) aligned with the
   frames (the same t is taken);
 - `caption`: a string; `label`: an int class index (for class prompts and evaluation).
+
+Losses are computed over the global batch: embeddings are gathered from every process with gradients
+(`common.all_gather_with_grad`), so a `torchrun` run matches one process with the same global batch.
 """
 from __future__ import annotations
 import json, math, time, warnings
@@ -293,7 +298,7 @@ def train_clip(cfg: ClipTrainConfig,
                overwrite: bool = False,        # with resume=False: discard an existing run in run_dir
                on_step: Callable | None = None,  # called as on_step(step, record) after every step (tests, hooks)
                classnames: list[str] | None = None,  # class names (default: the dataset's `classes`)
-              ) -> dict:
+              ) -> TrainResult:
     "Train a CLIP contrastively on (frame, caption) pairs; write run_dir/clip.safetensors; return the final record."
     env = dist_setup(cfg.device)
     try:
@@ -376,6 +381,10 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
                             f"set encoder.embed_dim to {clip.embed_dim}.")
         seed_everything(cfg.seed)
         step_mod = _AudioStep(AudioEncoder(cfg.encoder), cfg.init_temperature, cfg.learn_temperature).to(env.device)
+        if env.distributed and cfg.encoder.norm == "batch":
+            if env.device.type == "cuda": step_mod = nn.SyncBatchNorm.convert_sync_batchnorm(step_mod)
+            else: warnings.warn("batch norm statistics are computed per process on CPU (there is no synchronised batch "
+                                "norm there); use an encoder with norm='group' to match single-process training exactly.")
         groups = _param_groups(step_mod, cfg.weight_decay)
         opt = (torch.optim.AdamW(groups, lr=cfg.lr) if cfg.optimizer == "adamw"
                else torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum))
