@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from .core import Config, UserError
 
 # %% auto #0
-__all__ = ['upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer', 'normalize_2nd_moment', 'MappingNetwork', 'modulated_conv2d',
-           'SynthesisInput', 'design_lowpass_filter', 'SynthesisLayer', 'StyleGAN3Config', 'SynthesisNetwork',
-           'StyleGAN3Generator', 'input_affine_constant']
+__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer', 'normalize_2nd_moment',
+           'MappingNetwork', 'modulated_conv2d', 'SynthesisInput', 'design_lowpass_filter', 'SynthesisLayer',
+           'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'input_affine_constant']
 
 # %% ../nbs/02_stylegan3.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -48,7 +48,7 @@ def upfirdn2d(x: torch.Tensor,  # [N, C, H, W]
         x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
     return x[:, :, ::down, ::down]
 
-# %% ../nbs/02_stylegan3.ipynb #5853cf9f
+# %% ../nbs/02_stylegan3.ipynb #11db9c53
 def _pad_axis(x, lo: int, hi: int, axis: int):
     "Pad with zeros (or crop, when negative) along `axis` (2 = height, 3 = width)."
     if lo < 0: x, lo = x.narrow(axis, -lo, x.shape[axis] + lo), 0
@@ -91,6 +91,7 @@ def _down(x, f, down: int):
     return _dwconv1d(x, f.flip(0), 2, stride=down)
 
 _MATRICES: dict = {}
+CHUNK_ELEMENTS = 1 << 22  # channels per chunk: as many as keep one upsampled chunk near this many floats (CPU)
 
 def _axis_matrix(f, L: int, up: int, down: int, p0: int, p1: int, gain: float, device, dtype):
     "The 1-D resampling of one axis as a matrix M (x @ M): upsample+pad+filter when `up`, else filter+stride."
@@ -106,33 +107,59 @@ def _axis_matrix(f, L: int, up: int, down: int, p0: int, p1: int, gain: float, d
         _MATRICES[key] = m
     return m
 
+BLOCK = 128  # output samples per block of a banded axis matrix
+
+def _bands(m):
+    "Split x @ m into column blocks of BLOCK outputs, each reading only the input rows it needs."
+    key = ("bands", m.data_ptr(), tuple(m.shape))
+    b = _MATRICES.get(key)
+    if b is None:
+        nz, b = (m != 0), []
+        for j0 in range(0, m.shape[1], BLOCK):
+            j1 = min(j0 + BLOCK, m.shape[1])
+            rows = nz[:, j0:j1].any(1).nonzero().flatten()
+            i0, i1 = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 1)
+            b.append((i0, i1, m[i0:i1, j0:j1].contiguous(), m[i0:i1, j0:j1].t().contiguous()))
+        _MATRICES[key] = b
+    return b
+
+def _apply_w(x, m):
+    "x @ m along the last axis (banded when the axis is long)."
+    if m.shape[1] <= BLOCK: return torch.matmul(x, m)
+    return torch.cat([torch.matmul(x[..., i0:i1], blk) for i0, i1, blk, _ in _bands(m)], -1)
+
+def _apply_h(x, m):
+    "The same resampling along the second-to-last axis: m.T @ x."
+    if m.shape[1] <= BLOCK: return torch.matmul(m.t(), x)
+    return torch.cat([torch.matmul(blk_t, x[..., i0:i1, :]) for i0, i1, _, blk_t in _bands(m)], -2)
+
 def _filtered_lrelu_matmul(x, fu, fd, up, down, padding, gain, slope, clamp):
-    "Each axis as a small dense matrix, processed in cache-sized chunks of channels (no zero is stored or multiplied)."
+    "Each axis as a small banded matrix, processed in cache-sized chunks of channels (no zero is stored or multiplied)."
     px0, px1, py0, py1 = _parse_padding(padding)
     n, c, h, w = x.shape
     dev, dt = x.device, x.dtype
     uw = _axis_matrix(fu, w, up, 1, px0, px1, 1.0, dev, dt)
-    uh = _axis_matrix(fu, h, up, 1, py0, py1, gain, dev, dt).t()      # gain > 0 commutes with the leaky ReLU
-    ht, wt = uh.shape[0], uw.shape[1]
+    uh = _axis_matrix(fu, h, up, 1, py0, py1, gain, dev, dt)      # gain > 0 commutes with the leaky ReLU
+    ht, wt = uh.shape[1], uw.shape[1]
     radial = fd is not None and fd.ndim == 2
     if not radial:
         dw = _axis_matrix(fd, wt, 1, down, 0, 0, 1.0, dev, dt)
-        dh = _axis_matrix(fd, ht, 1, down, 0, 0, 1.0, dev, dt).t()
+        dh = _axis_matrix(fd, ht, 1, down, 0, 0, 1.0, dev, dt)
     else:
         k2 = fd.flip([0, 1]).to(dt)[None, None]
     inplace = not (torch.is_grad_enabled() and x.requires_grad)
     xf = x.reshape(n * c, h, w)
-    step = n * c if x.device.type != "cpu" else max(1, (1 << 20) // (ht * wt))
+    step = n * c if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // (ht * wt))
     outs = []
     for i in range(0, n * c, step):
-        t = torch.matmul(uh, torch.matmul(xf[i:i + step], uw))
+        t = _apply_h(_apply_w(xf[i:i + step], uw), uh)
         if slope != 1: t = F.leaky_relu(t, slope, inplace=inplace)
         if clamp is not None: t = t.clamp_(-clamp, clamp) if inplace else t.clamp(-clamp, clamp)
         if radial:
             k = t.shape[0]
             t = F.conv2d(t.unsqueeze(0), k2.expand(k, 1, *fd.shape), stride=down, groups=k)[0]
         else:
-            t = torch.matmul(dh, torch.matmul(t, dw))
+            t = _apply_h(_apply_w(t, dw), dh)
         outs.append(t)
     y = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
     return y.reshape(n, c, *y.shape[1:])

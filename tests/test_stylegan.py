@@ -31,20 +31,22 @@ def test_filtered_lrelu_fast_matches_ref(up, down, taps_u, taps_d, radial, pad):
     fu = design_lowpass_filter(taps_u, 2.0, 2.0, 16.0)
     fd = design_lowpass_filter(taps_d, 2.0, 2.0, 16.0, radial=radial)
     kw = dict(fu=fu, fd=fd, b=b, up=up, down=down, padding=pad, clamp=1.5)
-    fast, ref = filtered_lrelu(x, **kw), filtered_lrelu(x, **kw, impl="ref")
-    assert fast.shape == ref.shape
-    assert (fast - ref).abs().max() < 1e-5
+    ref = filtered_lrelu(x, **kw, impl="ref")
+    for impl in ("fast", "poly"):
+        out = filtered_lrelu(x, **kw, impl=impl)
+        assert out.shape == ref.shape
+        assert (out - ref).abs().max() < 1e-5, impl
     assert ref.abs().max() > 0.1  # not a trivially zero comparison
 
 def test_filtered_lrelu_gradients_match():
     torch.manual_seed(0)
     fu, fd = design_lowpass_filter(12, 2.0, 2.0, 16.0), design_lowpass_filter(12, 2.0, 2.0, 16.0)
     grads = []
-    for impl in ("fast", "ref"):
+    for impl in ("fast", "poly", "ref"):
         x = torch.randn(1, 3, 9, 9, generator=torch.Generator().manual_seed(1)).requires_grad_()
         filtered_lrelu(x, fu, fd, up=2, down=2, padding=[7, 6, 7, 6], impl=impl).square().sum().backward()
         grads.append(x.grad)
-    assert (grads[0] - grads[1]).abs().max() < 1e-4
+    assert (grads[0] - grads[2]).abs().max() < 1e-4 and (grads[1] - grads[2]).abs().max() < 1e-4
 
 def test_filtered_lrelu_bad_impl():
     with pytest.raises(UserError, match="impl"):
