@@ -293,3 +293,23 @@ def test_bad_files(tmp_path):
     f.write_bytes(pickle.dumps({"G_ema": 3}))
     with pytest.raises(UserError, match="holds no network"):
         load_generator(f)
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_convert_and_grid(tmp_path, nv_names):
+    from sound_video_gen.cli import dispatch
+    from sound_video_gen.core import run_cli
+    G = create_generator("stylegan2-tiny", seed=0).eval()
+    pkl = tmp_path / "net.pkl"
+    pkl.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", _nv_kwargs(G))}))
+    out, grid = tmp_path / "g.safetensors", tmp_path / "grid.png"
+    assert run_cli(dispatch, ["generator", str(pkl), "--to", str(out), "--grid", str(grid), "--n", "3"]) == 0
+    H = load_generator(out)
+    z = torch.randn(2, G.z_dim)
+    with torch.no_grad():
+        assert (G(z, noise_mode="const") - H(z, noise_mode="const")).abs().max() < 1e-6
+    from PIL import Image
+    assert Image.open(grid).size == (3 * 32, 32)
+    assert run_cli(dispatch, ["generator", str(pkl), "--to", str(out)]) == 2          # exists, no --overwrite
+    assert run_cli(dispatch, ["generator", str(pkl)]) == 2                            # nothing to do
+    assert run_cli(dispatch, ["generator", str(tmp_path / "nope.pkl"), "--to", str(tmp_path / "x.safetensors")]) == 2
