@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from .core import Config, UserError
 
 # %% auto #0
-__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer', 'normalize_2nd_moment',
-           'MappingNetwork', 'modulated_conv2d', 'SynthesisInput', 'design_lowpass_filter', 'SynthesisLayer',
-           'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'input_affine_constant']
+__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer',
+           'normalize_2nd_moment', 'MappingNetwork', 'modulated_conv2d', 'SynthesisInput', 'design_lowpass_filter',
+           'SynthesisLayer', 'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'input_affine_constant']
 
 # %% ../nbs/02_stylegan3.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -48,7 +48,7 @@ def upfirdn2d(x: torch.Tensor,  # [N, C, H, W]
         x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
     return x[:, :, ::down, ::down]
 
-# %% ../nbs/02_stylegan3.ipynb #11db9c53
+# %% ../nbs/02_stylegan3.ipynb #69158025
 def _pad_axis(x, lo: int, hi: int, axis: int):
     "Pad with zeros (or crop, when negative) along `axis` (2 = height, 3 = width)."
     if lo < 0: x, lo = x.narrow(axis, -lo, x.shape[axis] + lo), 0
@@ -108,6 +108,7 @@ def _axis_matrix(f, L: int, up: int, down: int, p0: int, p1: int, gain: float, d
     return m
 
 BLOCK = 128  # output samples per block of a banded axis matrix
+FILTER_THREADS = 1  # CPU threads for the chunked filter loop (None = torch's setting)
 
 def _bands(m):
     "Split x @ m into column blocks of BLOCK outputs, each reading only the input rows it needs."
@@ -149,20 +150,31 @@ def _filtered_lrelu_matmul(x, fu, fd, up, down, padding, gain, slope, clamp):
         k2 = fd.flip([0, 1]).to(dt)[None, None]
     inplace = not (torch.is_grad_enabled() and x.requires_grad)
     xf = x.reshape(n * c, h, w)
-    step = n * c if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // (ht * wt))
+    cpu = x.device.type == "cpu"
+    step = max(1, CHUNK_ELEMENTS // (ht * wt)) if cpu else n * c
+    threads = torch.get_num_threads()
+    if cpu and FILTER_THREADS and threads > FILTER_THREADS: torch.set_num_threads(FILTER_THREADS)
+    try:
+        outs = _filter_chunks(xf, step, uw, uh, dw if not radial else None, dh if not radial else None,
+                              k2 if radial else None, fd, down, slope, clamp, inplace)
+    finally:
+        if torch.get_num_threads() != threads: torch.set_num_threads(threads)
+    y = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
+    return y.reshape(n, c, *y.shape[1:])
+
+def _filter_chunks(xf, step, uw, uh, dw, dh, k2, fd, down, slope, clamp, inplace):
     outs = []
-    for i in range(0, n * c, step):
+    for i in range(0, xf.shape[0], step):
         t = _apply_h(_apply_w(xf[i:i + step], uw), uh)
         if slope != 1: t = F.leaky_relu(t, slope, inplace=inplace)
         if clamp is not None: t = t.clamp_(-clamp, clamp) if inplace else t.clamp(-clamp, clamp)
-        if radial:
+        if k2 is not None:
             k = t.shape[0]
             t = F.conv2d(t.unsqueeze(0), k2.expand(k, 1, *fd.shape), stride=down, groups=k)[0]
         else:
             t = _apply_h(_apply_w(t, dw), dh)
         outs.append(t)
-    y = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
-    return y.reshape(n, c, *y.shape[1:])
+    return outs
 
 def filtered_lrelu(x: torch.Tensor,  # [N, C, H, W]
                    fu: torch.Tensor | None = None,  # upsampling filter: [taps] or None
