@@ -108,7 +108,7 @@ def _axis_matrix(f, L: int, up: int, down: int, p0: int, p1: int, gain: float, d
     return m
 
 BLOCK = 128  # output samples per block of a banded axis matrix
-FILTER_THREADS = 1  # CPU threads for the chunked filter loop (None = torch's setting)
+FILTER_THREADS = None  # CPU threads for the chunked filter loop (None = torch's setting; 1 helps on a busy machine)
 
 def _bands(m):
     "Split x @ m into column blocks of BLOCK outputs, each reading only the input rows it needs."
