@@ -79,11 +79,11 @@ class SSVG(nn.Module):
     def forward(self, windows, w0, **kw):
         return self.latents(windows, w0, **kw)
 
-# %% ../nbs/34_ssvg.ipynb #9f108708
+# %% ../nbs/34_ssvg.ipynb #3dba239d
 def check_generator(model: SSVG, G) -> None:
-    "Raise `UserError` unless G's W+ shape is the model's."
-    for a in ("num_ws", "w_dim", "synthesis", "mapping"):
-        if not hasattr(G, a): raise UserError(f"the generator has no '{a}': it needs the NVlabs interface (mapping, synthesis, num_ws, w_dim).")
+    "Raise `UserError` unless G has the NVlabs interface and the model's W+ shape."
+    from sound_video_gen.baselines import check_generator as check_interface
+    check_interface(G)
     if (G.num_ws, G.w_dim) != (model.cfg.num_ws, model.cfg.w_dim):
         raise UserError(f"the generator's W+ is {G.num_ws} x {G.w_dim} but the model expects {model.cfg.num_ws} x {model.cfg.w_dim}.")
 
