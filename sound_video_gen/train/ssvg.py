@@ -31,6 +31,7 @@ from sound_video_gen.core import Config, UserError, atomic_write_text, seed_ever
 from sound_video_gen.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
 from sound_video_gen.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
                                     latent_reg_loss, r1_penalty, temporal_smoothness)
+from sound_video_gen.recurrent import initial_latent
 from sound_video_gen.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
 from sound_video_gen.train.common import (DistEnv, RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
                                           progress, seed_for_rank, step_batches)
@@ -138,7 +139,7 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     rec = model.recurrent
     noise = torch.stack([rec.draw_noise(1, T, g)[0] for g in gens]).to(device) if rec.cfg.noise_std > 0 else None
     if model.cfg.w0 == "w_avg":
-        w0 = G.mapping.w_avg.detach()[None, None].expand(B, G.num_ws, -1).to(device).clone()
+        w0 = initial_latent(G, B, "w_avg").to(device)
     else:
         z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(device)
         with torch.no_grad(): w0 = G.mapping(z, None, truncation_psi=model.cfg.psi)
