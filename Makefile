@@ -49,7 +49,7 @@ clean-venv:
 ## The main job (for now: a SynthScapes clip and what the model hears of its sound).
 demo: install
 	@mkdir -p demo_out
-	@$(PY) -c "from sound_video_gen.synthscapes import generate_clip; from sound_video_gen.data import write_video; \
+	@$(PY) -c "from sound_video_gen.data.synthscapes import generate_clip; from sound_video_gen.data.clips import write_video; \
 	c = generate_clip('thunderstorm', seed=7, seconds=4.0, size=128, fps=16); \
 	write_video('demo_out/thunderstorm.mp4', c.frames, c.fps, audio=c.audio, sr=c.sr); print('wrote demo_out/thunderstorm.mp4')"
 	@$(VENV)/bin/sound-video-gen mel demo_out/thunderstorm.mp4 --fps 16 -o demo_out/thunderstorm_mel.png --overwrite

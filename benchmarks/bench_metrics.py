@@ -29,8 +29,8 @@ def main():
     p.add_argument("--i3d", type=int, default=0, help="also time the I3D detector on this many clips")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    from sound_video_gen.bench import ClassifierDetector, SSClassifier, SSClassifierConfig, bench_scores, load_classifier
-    from sound_video_gen.metrics import FeatureStats, frechet_distance_stats
+    from sound_video_gen.metrics.bench import ClassifierDetector, SSClassifier, SSClassifierConfig, bench_scores, load_classifier
+    from sound_video_gen.metrics.distances import FeatureStats, frechet_distance_stats
 
     g = torch.Generator().manual_seed(0)
     shape = (a.clips, a.frames, 3, a.size, a.size)
@@ -57,7 +57,7 @@ def main():
     line(figure="frechet_2048x400_seconds", value=round(time.perf_counter() - t0, 3))
 
     if a.i3d:
-        from sound_video_gen.detectors import I3DDetector, InceptionI3d
+        from sound_video_gen.metrics.detectors import I3DDetector, InceptionI3d
         i3d = I3DDetector(InceptionI3d())
         clips = real[:a.i3d]
         t0 = time.perf_counter()

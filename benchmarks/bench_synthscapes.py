@@ -17,7 +17,7 @@ def main():
     ap.add_argument("--fps", type=int, default=16)
     ap.add_argument("--keep", default=None, help="write the dataset here and keep it")
     a = ap.parse_args()
-    from sound_video_gen.synthscapes import CLASSES, generate_clip, make_synthscapes
+    from sound_video_gen.data.synthscapes import CLASSES, generate_clip, make_synthscapes
     common = dict(cpu_count=os.cpu_count(), machine=platform.machine(), python=platform.python_version(),
                   seconds=a.seconds, size=a.size, fps=a.fps, sr=16000)
     # 1. synthesis alone (no encoding), one process

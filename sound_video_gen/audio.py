@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_audio.ipynb #08d2548f
 from __future__ import annotations
-import math, re, warnings
+import re, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -206,10 +206,10 @@ def fixed_length(mel: torch.Tensor, n_frames: int, mode: str = "center",
     return F.pad(mel, (off, extra - off), value=0.0)
 
 # %% ../nbs/01_audio.ipynb #be602ffb
-def frame_centers(n_frames: int, fps: float, cfg: MelConfig = MelConfig()) -> torch.Tensor:
-    "Mel-frame index at the centre of each video frame's display interval."
+def frame_centers(n_frames: int, fps: float, cfg: MelConfig = MelConfig(), t0: float = 0.0) -> torch.Tensor:
+    "Mel-frame index at the centre of each video frame's display interval, the first frame starting at `t0` seconds."
     if n_frames < 1 or not fps > 0: raise UserError(f"need n_frames >= 1 and fps > 0 (got {n_frames}, {fps}).")
-    t = (torch.arange(n_frames, dtype=torch.float64) + 0.5) / fps
+    t = t0 + (torch.arange(n_frames, dtype=torch.float64) + 0.5) / fps
     return torch.round(t * cfg.sample_rate / cfg.hop_length).long()
 
 def frame_windows(mel: torch.Tensor,  # (n_mels, frames) or (B, n_mels, frames) spectrogram in [0, 1]
@@ -217,12 +217,13 @@ def frame_windows(mel: torch.Tensor,  # (n_mels, frames) or (B, n_mels, frames) 
                   fps: float,          # video frame rate
                   cfg: MelConfig = MelConfig(),
                   width: int | None = None,  # window width in mel frames (default `cfg.window_frames`)
+                  t0: float = 0.0,           # start time (s) of the first frame, for a sample cut from a longer clip
                  ) -> torch.Tensor:
     "One mel window per video frame, centred on it: (T, 1, n_mels, width), or (B, T, 1, n_mels, width)."
     width = width or cfg.window_frames
     batched = mel.dim() == 3
     m = mel if batched else mel[None]
-    centers = frame_centers(n_frames, fps, cfg)
+    centers = frame_centers(n_frames, fps, cfg, t0)
     left = centers - width // 2
     pad_l = int(max(0, -left.min()))
     pad_r = int(max(0, left.max() + width - m.shape[-1]))

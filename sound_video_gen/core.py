@@ -4,8 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #5c5127dc
 from __future__ import annotations
-import dataclasses, importlib, json, os, random, tempfile, typing, warnings
-from dataclasses import dataclass, field, fields, is_dataclass
+import importlib, json, os, random, tempfile, typing, warnings
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 

@@ -5,7 +5,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from clip_toy import ToyAV
 from sound_video_gen.core import save_checkpoint
-from sound_video_gen.train.clip_stages import ClipTrainConfig, AudioClipTrainConfig, train_clip, train_audio_clip
+from sound_video_gen.train.clip import ClipTrainConfig, AudioClipTrainConfig, train_clip, train_audio_clip
 from sound_video_gen.core import get_config
 import torch.distributed as dist
 

@@ -1,6 +1,4 @@
 """Audio front end: the mel against an independent NumPy/SciPy reference, and every kind of bad input."""
-import math, warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from sound_video_gen.core import UserError
-from sound_video_gen.av_scores import (audio_envelope, audio_frame_similarity, audio_onsets, av_align, av_align_score,
+from sound_video_gen.metrics.av_scores import (audio_envelope, audio_frame_similarity, audio_onsets, av_align, av_align_score,
                                        envelope_motion_correlation, frame_motion, match_peaks, motion_peaks, pearson,
                                        text_frame_similarity)
 
@@ -105,10 +105,10 @@ def test_clip_similarities_with_toy_encoders():
 
 
 def test_clip_scores_with_the_package_clip_and_audio_encoder():
-    clip_mod = pytest.importorskip("sound_video_gen.clip")
-    ae = pytest.importorskip("sound_video_gen.audio_encoder")
+    clip_mod = pytest.importorskip("sound_video_gen.multimodal.clip")
+    ae = pytest.importorskip("sound_video_gen.multimodal.audio_encoder")
     from sound_video_gen.core import get_config
-    from sound_video_gen.av_scores import clip_scores
+    from sound_video_gen.metrics.av_scores import clip_scores
     torch.manual_seed(0)
     clip = clip_mod.load_clip("clip-tiny").freeze()
     enc = ae.AudioEncoder(get_config("audio-encoder-tiny", n_mels=16, embed_dim=clip.embed_dim)).eval()

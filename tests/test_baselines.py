@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.baselines import (AudioReactiveWalk, LinearInterpolation, METHODS, NoiseVideos, RealClips,
+from sound_video_gen.metrics.baselines import (AudioReactiveWalk, LinearInterpolation, METHODS, NoiseVideos, RealClips,
                                        ShuffledFrames, check_windows, get_method)
 
 
@@ -90,7 +90,7 @@ def test_bad_input(G):
 
 
 def test_with_the_package_stylegan2_when_present():
-    sg2 = pytest.importorskip("sound_video_gen.stylegan2")
+    sg2 = pytest.importorskip("sound_video_gen.generators.stylegan2")
     G = sg2.StyleGAN2Generator(sg2.StyleGAN2Config(z_dim=32, w_dim=32, img_resolution=16, mapping_layers=2,
                                                    channel_base=256, channel_max=32)).eval()
     v = AudioReactiveWalk()(windows(4), G, seed=0)

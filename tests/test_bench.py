@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError, save_checkpoint
-from sound_video_gen.bench import (SSClassifier, SSClassifierConfig, bench_scores, benchmark, load_classifier, load_split,
+from sound_video_gen.metrics.bench import (SSClassifier, SSClassifierConfig, bench_scores, benchmark, load_classifier, load_split,
                                    results_table, sync_score, train_classifier)
 from sound_video_gen.cli import dispatch
 
@@ -95,7 +95,7 @@ def test_sync_score():
 
 @pytest.fixture(scope="module")
 def tiny_synthscapes(tmp_path_factory):
-    ss = pytest.importorskip("sound_video_gen.synthscapes")
+    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
     root = tmp_path_factory.mktemp("ss") / "data"
     ss.make_synthscapes(root, classes=("rain", "thunderstorm", "wind"), n_per_class=5, seconds=1.0, size=32,
                         splits=(0.6, 0.2, 0.2), progress=False)

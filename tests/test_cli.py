@@ -1,6 +1,5 @@
 """The command line: one sentence and exit code 2 for bad input, never a traceback."""
 import os, subprocess, sys
-from pathlib import Path
 
 import numpy as np
 import pytest

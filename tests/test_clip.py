@@ -1,12 +1,11 @@
 "CLIP wrapper and audio encoder mechanics: open_clip's own preprocessing, real architectures, weight files, bad input."
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from sound_video_gen.core import UserError, get_config, list_configs
-from sound_video_gen.clip import TINY_CLIP_CONFIGS, clip_preprocess, load_clip, save_clip
-from sound_video_gen.audio_encoder import AudioEncoder, load_audio_encoder, save_audio_encoder
+from sound_video_gen.multimodal.clip import TINY_CLIP_CONFIGS, clip_preprocess, load_clip, save_clip
+from sound_video_gen.multimodal.audio_encoder import AudioEncoder, load_audio_encoder, save_audio_encoder
 
 torch.set_num_threads(1)
 

@@ -1,13 +1,13 @@
 """CLIP stages from the outside: the offline fast-fail for pretrained weights, the two commands, and (slow) a short
 SynthScapes training that must classify sounds zero-shot far above chance."""
-import json, os, time
+import json, time
 import numpy as np
 import pytest
 import torch
 
 from sound_video_gen.cli import dispatch
 from sound_video_gen.core import UserError, run_cli, get_config
-from sound_video_gen.clip import _cached_weights, load_clip
+from sound_video_gen.multimodal.clip import _cached_weights, load_clip
 
 
 def openai_cached() -> bool:
@@ -53,10 +53,10 @@ def test_cli_bad_input(argv, msg, capsys, tmp_path, monkeypatch):
 
 
 def test_cli_trains_both_stages_on_a_dataset_folder(tmp_path, capsys):
-    from sound_video_gen.synthscapes import make_synthscapes
+    from sound_video_gen.data.synthscapes import make_synthscapes
     data = tmp_path / "data"
     make_synthscapes(data, classes=["rain", "thunderstorm"], n_per_class=4, seconds=1.0, size=32, fps=8, progress=False)
-    common = ["--n-frames", "2", "--fps", "2", "--size", "32", "--mel", "mel-tiny", "--batch-size", "4", "--max-steps", "2",
+    common = ["--frames", "2", "--fps", "2", "--size", "32", "--mel", "mel-tiny", "--batch-size", "4", "--max-steps", "2",
               "--device", "cpu"]
     assert run_cli(dispatch, ["train-clip", str(data), "--run-dir", str(tmp_path / "clip"), "--model", "clip-tiny",
                               "--set", "progress=false", "class_prompt_p=0.5", *common]) == 0
@@ -81,7 +81,7 @@ class SynthSample(torch.utils.data.Dataset):
     "SynthScapes clips generated in memory, shaped like AVClipDataset items (4 frames and their mel windows)."
     def __init__(self, n_per_class, seed, seconds=2.0, size=32, fps=8, n_frames=4):
         from sound_video_gen.audio import frame_windows, log_mel
-        from sound_video_gen.synthscapes import CLASSES, clip_seed, generate_clip
+        from sound_video_gen.data.synthscapes import CLASSES, clip_seed, generate_clip
         mel = get_config("mel-synthscapes")
         self.classes, self.items = list(CLASSES), []
         for c, cls in enumerate(CLASSES):
@@ -97,7 +97,7 @@ class SynthSample(torch.utils.data.Dataset):
 
 @pytest.mark.slow
 def test_short_synthscapes_training_classifies_sounds_above_chance(tmp_path):
-    from sound_video_gen.train.clip_stages import AudioClipTrainConfig, ClipTrainConfig, train_audio_clip, train_clip
+    from sound_video_gen.train.clip import AudioClipTrainConfig, ClipTrainConfig, train_audio_clip, train_clip
     torch.set_num_threads(2)
     train, test = SynthSample(16, 0), SynthSample(4, 1)
     clip = train_clip(ClipTrainConfig(model="clip-tiny", run_dir=str(tmp_path / "clip"), max_steps=250, batch_size=48,

@@ -8,7 +8,7 @@ import pytest
 from clip_toy import ToyAV
 from ddp_clip_worker import audio_kwargs, clip_kwargs
 from sound_video_gen.core import load_checkpoint
-from sound_video_gen.train.clip_stages import AudioClipTrainConfig, ClipTrainConfig, train_audio_clip, train_clip
+from sound_video_gen.train.clip import AudioClipTrainConfig, ClipTrainConfig, train_audio_clip, train_clip
 
 
 def free_port() -> int:

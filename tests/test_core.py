@@ -1,7 +1,5 @@
 """Core utilities: configs, registry, atomic writes, checkpoints, seeding."""
-import json, os, subprocess, sys, textwrap
-from dataclasses import dataclass, field
-from pathlib import Path
+import json, os
 
 import numpy as np
 import pytest

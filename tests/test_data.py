@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.audio import MelConfig, frame_windows, log_mel
+from sound_video_gen.audio import frame_windows
 from sound_video_gen.core import get_config
-from sound_video_gen.data import (AVClipDataset, BadVideoError, SkippedFileWarning, probe_video, read_av, read_frames,
-                                  windows_at, write_video, clip_mel, scan_folder)
+from sound_video_gen.data.clips import (AVClipDataset, SkippedFileWarning, probe_video, read_av, read_frames,
+                                        write_video, clip_mel)
 
 FPS, SR, T = 16, 16000, 64
 BEATS = (5, 17, 30, 41, 42, 55)
@@ -67,12 +67,11 @@ def test_read_frames_at_times(tmp_path):
     idx = np.abs(got[:, 8, 8, 0].astype(int)[:, None] - (np.arange(n) * 12)[None]).argmin(1)
     assert idx.tolist() == [0, 5, 2, 0, 19, 19]   # unsorted times, t=0, past the end holds the last frame
 
-def test_windows_at_matches_frame_windows():
+def test_frame_windows_from_t0_match_a_later_slice():
     cfg = get_config("mel-synthscapes")
     mel = torch.rand(cfg.n_mels, 250)
-    torch.testing.assert_close(windows_at(mel, 0.0, 40, 16, cfg), frame_windows(mel, 40, 16, cfg))
-    # a start of s frames equals frames s.. of the longer sequence
-    torch.testing.assert_close(windows_at(mel, 10 / 16, 20, 16, cfg), frame_windows(mel, 30, 16, cfg)[10:])
+    torch.testing.assert_close(frame_windows(mel, 40, 16, cfg, t0=0.0), frame_windows(mel, 40, 16, cfg))
+    torch.testing.assert_close(frame_windows(mel, 20, 16, cfg, t0=10 / 16), frame_windows(mel, 30, 16, cfg)[10:])
 
 def check_sync(bright, loud):
     "Every bright frame has a loud window centre; every frame two or more samples away from a bright one is quiet."

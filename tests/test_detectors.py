@@ -1,15 +1,14 @@
 "Detectors: I3D / Inception-v3 / LPIPS architectures with random weights, local-file loading, checksums; real weights under --flags weights."
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from sound_video_gen.core import UserError, save_checkpoint
-from sound_video_gen.detectors import (I3DDetector, InceptionDetector, InceptionI3d, LPIPS, WEIGHT_FILES, clean_resize,
+from sound_video_gen.metrics.detectors import (I3DDetector, InceptionDetector, InceptionI3d, LPIPS, WEIGHT_FILES, clean_resize,
                                        fid_inception_v3, file_sha256, find_weights, load_i3d, load_inception, load_lpips,
                                        verify_weights, weights_dir)
-from sound_video_gen.metrics import calc_metric
+from sound_video_gen.metrics.distances import calc_metric
 
 
 def test_i3d_endpoint_shapes_follow_tf_same_padding():

@@ -1,12 +1,11 @@
 "Landscape tooling (link CSV, yt-dlp errors, cutting, indexing), Sub-URMP loader, Table 1 statistics; all offline."
-import os, stat, subprocess, sys
+import stat, sys
 import numpy as np
 import pytest
-import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.data import AVClipDataset, read_av, read_metadata, write_video
-from sound_video_gen import landscape as L
+from sound_video_gen.data.clips import AVClipDataset, read_av, read_metadata, write_video
+from sound_video_gen.data import landscape as L
 
 FPS, SR = 10, 22050
 
@@ -153,7 +152,7 @@ def test_data_cli(tmp_path, capsys):
 
 def test_read_frames_after_seek_matches_full_decode(tmp_path):
     "Late times make read_frames seek to a keyframe first; the frames must equal those of a full decode."
-    from sound_video_gen.data import read_frames
+    from sound_video_gen.data.clips import read_frames
     long_video(tmp_path / "v.mp4", seconds=15, every=7)
     full = read_frames(tmp_path / "v.mp4")
     times = [12.05, 12.15, 12.95, 3.35, 14.99]
@@ -170,7 +169,7 @@ def test_loader_items_center_and_split(tmp_path):
     assert s["class"] == "storm" and s["start"] == 2.0 and s["frames"].shape == (20, 3, 16, 16)   # (6 s - 2 s) / 2
     for i in range(12): long_video(tmp_path / "many" / "a" / f"{i}.mp4", seconds=1)
     from collections import Counter
-    from sound_video_gen.data import _hash_split
+    from sound_video_gen.data.clips import _hash_split
     want = Counter(_hash_split(f"a/{i}.mp4", (0.8, 0.1, 0.1)) for i in range(12))
     assert want["train"] >= 6
     for sp, n in want.items():

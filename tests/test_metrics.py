@@ -1,6 +1,5 @@
 "Metric core: agreement with independent scipy/numpy computations, streaming/merging, registry and bad input."
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import scipy.stats
 import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.metrics import (FeatureStats, calc_metric, frechet_distance, frechet_distance_stats, inception_score,
+from sound_video_gen.metrics.distances import (FeatureStats, calc_metric, frechet_distance, frechet_distance_stats, inception_score,
                                      iter_items, kernel_distance, parse_metric, read_video_frames, register_metric,
                                      report_metric, sample_clip, to_uint8)
 
@@ -175,7 +174,7 @@ def test_calc_metric_callable_source_and_featurestats_real():
     g = torch.Generator().manual_seed(2)
     real = torch.randint(0, 256, (32, 4, 3, 4, 4), dtype=torch.uint8, generator=g)
     spec = parse_metric("fvd32_4f")
-    from sound_video_gen.metrics import compute_stats
+    from sound_video_gen.metrics.distances import compute_stats
     stats = compute_stats(Toy(), real, spec, 32)
     gen = lambda n, seed: torch.randint(0, 256, (n, 4, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
     r = calc_metric("fvd32_4f", gen, stats, Toy(), batch_size=10)
@@ -200,7 +199,7 @@ def test_register_metric():
     try:
         assert calc_metric("mse", torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2))["results"]["mse"] == 42.0
     finally:
-        import importlib, sound_video_gen.metrics as M
+        import importlib, sound_video_gen.metrics.distances as M
         importlib.reload(M)
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sound_video_gen.core import get_config
-from sound_video_gen.ssvg import SSVG, load_ssvg
+from sound_video_gen.model.ssvg import SSVG, load_ssvg
 from sound_video_gen.train.ssvg import (SSVGTrainConfig, discriminator_loss, generate, load_frozen, model_losses,
                                         train_ssvg, _draws)
-from sound_video_gen.train.clip_stages import item_generators
+from sound_video_gen.train.clip import item_generators
 
 ROOT = Path(__file__).resolve().parent.parent
 T, N_CLIPS = 3, 8
@@ -30,9 +30,9 @@ class ToyClips(torch.utils.data.Dataset):
 
 
 def tiny_parts():
-    from sound_video_gen.stylegan2 import StyleGAN2Generator
-    from sound_video_gen.clip import load_clip
-    from sound_video_gen.audio_encoder import AudioEncoder
+    from sound_video_gen.generators.stylegan2 import StyleGAN2Generator
+    from sound_video_gen.multimodal.clip import load_clip
+    from sound_video_gen.multimodal.audio_encoder import AudioEncoder
     torch.manual_seed(0)
     G = StyleGAN2Generator(get_config("stylegan2-tiny"))
     clip = load_clip("clip-tiny", None)
@@ -72,7 +72,7 @@ def _one_batch(cfg, parts):
     G, clip, fa = parts
     frozen = load_frozen(cfg, torch.device("cpu"), G, clip, fa)
     mcfg = cfg.model.for_generator(G)
-    from sound_video_gen.discriminators import ImageDiscriminator, VideoDiscriminator
+    from sound_video_gen.model.discriminators import ImageDiscriminator, VideoDiscriminator
     dcfg = cfg.discriminator.replace(resolution=G.img_resolution, num_frames=T)
     torch.manual_seed(0)
     model, D_img, D_vid = SSVG(mcfg), ImageDiscriminator(dcfg), VideoDiscriminator(dcfg)
@@ -211,10 +211,11 @@ def _cli(*args, cwd=None):
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("args,match", [(["--data", "missing_folder"], "does not exist"),
-                                        (["--data", ".", "--set", "w_reg"], "key=value"),
-                                        (["--data", ".", "--set", "nonsense=1", "--generator", "stylegan2-tiny"], "unknown SSVGTrainConfig key"),
-                                        (["--data", ".", "--frames", "1", "--generator", "stylegan2-tiny"], "--frames")])
+@pytest.mark.parametrize("args,match", [(["missing_folder", "--run-dir", "r"], "does not exist"),
+                                        ([".", "--run-dir", "r", "--set", "w_reg"], "KEY=VALUE"),
+                                        ([".", "--run-dir", "r", "--set", "nonsense=1", "--generator", "stylegan2-tiny"], "unknown SSVGTrainConfig key"),
+                                        ([".", "--run-dir", "r", "--set", "model.nonsense=1"], "unknown SSVGConfig key"),
+                                        ([".", "--run-dir", "r", "--frames", "1", "--generator", "stylegan2-tiny"], "--frames")])
 def test_cli_bad_input(tmp_path, args, match):
     res = _cli(*args, cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
@@ -223,13 +224,13 @@ def test_cli_bad_input(tmp_path, args, match):
 
 @pytest.mark.slow
 def test_cli_trains_on_synthscapes(tmp_path):
-    from sound_video_gen.synthscapes import make_synthscapes
+    from sound_video_gen.data.synthscapes import make_synthscapes
     make_synthscapes(tmp_path / "ss", classes=("rain", "wind"), n_per_class=3, seconds=1.5, size=32, fps=8,
                      splits=(1.0, 0.0, 0.0), progress=False)
-    res = _cli("--data", tmp_path / "ss", "--model", "ssvg-tiny", "--generator", "stylegan2-tiny", "--clip", "clip-tiny",
+    res = _cli(tmp_path / "ss", "--model", "ssvg-tiny", "--generator", "stylegan2-tiny", "--clip", "clip-tiny",
                "--clip-pretrained", "none", "--run-dir", tmp_path / "run", "--frames", 4, "--max-steps", 2,
                "--batch-size", 2, "--device", "cpu",
-               "--set", "w_clip_audio=0", 'model={"mel": "mel-tiny", "fps": 8.0}', "sample_every=0", "progress=false",
-               "discriminator={\"channels\": 8, \"max_channels\": 16}")
+               "--set", "w_clip_audio=0", "model.mel=mel-tiny", "model.fps=8.0", "sample_every=0", "progress=false",
+               "discriminator.channels=8", "discriminator.max_channels=16", "model.sound=first")
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / "run" / "ssvg.safetensors").exists()

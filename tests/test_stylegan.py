@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.legacy import (PickledModule, RestrictedUnpickler, create_generator, list_generator_configs,
-                                    load_generator, load_network_pkl, save_generator)
-from sound_video_gen.stylegan3 import filtered_lrelu, design_lowpass_filter, input_affine_constant, modulated_conv2d
-from sound_video_gen.stylegan2 import modulated_conv2d as modconv2
+from sound_video_gen.generators.legacy import (PickledModule, create_generator, list_generator_configs, load_generator,
+                                               load_network_pkl, save_generator)
+from sound_video_gen.generators.stylegan3 import filtered_lrelu, design_lowpass_filter, input_affine_constant, modulated_conv2d
+from sound_video_gen.generators.stylegan2 import modulated_conv2d as modconv2
 
 torch.set_num_threads(2)
 DATA = Path(__file__).parent / "data"

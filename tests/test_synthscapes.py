@@ -2,12 +2,10 @@
 import json
 import numpy as np
 import pytest
-import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.audio import MelConfig, log_mel
-from sound_video_gen.data import read_av, read_metadata, AVClipDataset
-from sound_video_gen.synthscapes import CLASSES, generate_clip, make_synthscapes, scene_params, clip_seed
+from sound_video_gen.data.clips import read_av, read_metadata, AVClipDataset
+from sound_video_gen.data.synthscapes import CLASSES, generate_clip, make_synthscapes, scene_params, clip_seed
 
 def test_classes():
     assert len(CLASSES) >= 8 and len(set(CLASSES)) == len(CLASSES)
@@ -61,7 +59,7 @@ def small_set(tmp_path_factory):
 
 def test_learnable_and_coupled(small_set):
     "Class from sound alone and from frames alone (trivial classifiers); motion driver vs frame-difference energy."
-    from sound_video_gen.synthscapes import coupling_report
+    from sound_video_gen.data.synthscapes import coupling_report
     r = coupling_report(small_set)
     print(json.dumps(r, indent=1))
     assert r["n_test"] == 18 and r["chance"] == pytest.approx(1 / 9)
@@ -72,7 +70,7 @@ def test_learnable_and_coupled(small_set):
 
 def test_classifiers_are_not_trivially_right():
     "The classifiers score chance on features that carry no class information."
-    from sound_video_gen.synthscapes import logistic_accuracy, nearest_centroid_accuracy
+    from sound_video_gen.data.synthscapes import logistic_accuracy, nearest_centroid_accuracy
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(400, 10)), np.array(list("abcd") * 100)
     assert nearest_centroid_accuracy(X[:300], y[:300], X[300:], y[300:]) < 0.4
@@ -99,7 +97,7 @@ def test_loader_returns_motion(small_set):
 def test_cli(tmp_path, capsys):
     from sound_video_gen.cli import dispatch
     from sound_video_gen.core import run_cli
-    args = ["synthscapes", "--out", str(tmp_path / "d"), "--classes", "rain,wind", "--n-per-class", "2", "--seconds", "0.5",
+    args = ["synthscapes", str(tmp_path / "d"), "--classes", "rain,wind", "--n-per-class", "2", "--seconds", "0.5",
             "--size", "16x24", "--fps", "8", "--quiet"]
     assert run_cli(dispatch, args) == 0
     assert "wrote 4 clips (2 classes)" in capsys.readouterr().out
@@ -107,16 +105,16 @@ def test_cli(tmp_path, capsys):
     assert [(r["height"], r["width"], r["n_frames"]) for r in rows] == [(16, 24, 4)] * 4
     assert run_cli(dispatch, args) == 2 and "already holds a dataset" in capsys.readouterr().err
     assert run_cli(dispatch, args + ["--overwrite"]) == 0
-    assert run_cli(dispatch, ["synthscapes", "--out", str(tmp_path / "e"), "--classes", "lava"]) == 2
+    assert run_cli(dispatch, ["synthscapes", str(tmp_path / "e"), "--classes", "lava"]) == 2
     assert "unknown SynthScapes classes" in capsys.readouterr().err
-    assert run_cli(dispatch, ["synthscapes", "--out", str(tmp_path / "e"), "--size", "big"]) == 2
+    assert run_cli(dispatch, ["synthscapes", str(tmp_path / "e"), "--size", "big"]) == 2
     assert not (tmp_path / "e").exists()
 
 def test_44k_and_paper_mel(tmp_path):
     "Any sample rate: a 44.1-kHz clip goes through the paper's mel front end (44.1 kHz, 128 mels)."
     from sound_video_gen.core import get_config
     from sound_video_gen.audio import load_mel
-    from sound_video_gen.data import write_video
+    from sound_video_gen.data.clips import write_video
     c = generate_clip("birdsong", 2, seconds=1.0, size=16, fps=8, sr=44100)
     assert c.audio.shape == (44100,) and c.sr == 44100
     write_video(tmp_path / "b.mp4", c.frames, 8, c.audio, 44100)
@@ -127,7 +125,7 @@ def test_44k_and_paper_mel(tmp_path):
 @pytest.mark.slow
 def test_default_resolution_coupling(tmp_path):
     "At the default size and rate (64x64, 16 fps, 4 s), 20 clips a class: strong coupling and accurate classifiers."
-    from sound_video_gen.synthscapes import coupling_report
+    from sound_video_gen.data.synthscapes import coupling_report
     make_synthscapes(tmp_path / "d", n_per_class=20, workers=2, progress=False, seed=3)
     r = coupling_report(tmp_path / "d")
     print(json.dumps(r))

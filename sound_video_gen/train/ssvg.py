@@ -17,7 +17,6 @@ step (initial latents, rollout noise) is drawn from generators seeded by (seed, 
 global batch), so one process and N processes compute the same thing, and a resumed run continues exactly.
 """
 from __future__ import annotations
-import json, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,15 +26,15 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sound_video_gen.core import Config, UserError, atomic_write_text, seed_everything
-from sound_video_gen.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
-from sound_video_gen.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
+from sound_video_gen.core import Config, UserError, seed_everything
+from sound_video_gen.model.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
+from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
                                     latent_reg_loss, r1_penalty, temporal_smoothness)
-from sound_video_gen.recurrent import initial_latent
-from sound_video_gen.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
+from sound_video_gen.model.recurrent import initial_latent
+from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
 from sound_video_gen.train.common import (DistEnv, RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
                                           progress, seed_for_rank, step_batches)
-from sound_video_gen.train.clip_stages import collate, item_generators
+from sound_video_gen.train.clip import batch_texts, collate, item_generators
 
 __all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss"]
 
@@ -112,18 +111,18 @@ def _freeze(m: nn.Module | None):
 def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=None) -> Frozen:
     "Load (or take) G, CLIP and F_a per the config; check they fit together."
     if G is None:
-        from sound_video_gen.legacy import load_generator
+        from sound_video_gen.generators.legacy import load_generator
         G = load_generator(cfg.generator)
     needs_clip = cfg.lambda_enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
     if clip is None and needs_clip:
-        from sound_video_gen.clip import load_clip
+        from sound_video_gen.multimodal.clip import load_clip
         pre = None if str(cfg.clip).endswith(".safetensors") else cfg.clip_pretrained
         clip = load_clip(cfg.clip, pre, device=device)
     if audio_encoder is None and cfg.lambda_enc > 0 and cfg.w_clip_audio > 0:
         if not cfg.audio_encoder:
             raise UserError("w_clip_audio > 0 needs a trained audio encoder F_a: set audio_encoder to the "
                             "audio_encoder.safetensors that train-audio-clip wrote (or set w_clip_audio to 0).")
-        from sound_video_gen.audio_encoder import load_audio_encoder
+        from sound_video_gen.multimodal.audio_encoder import load_audio_encoder
         audio_encoder = load_audio_encoder(cfg.audio_encoder, device=device)
     if clip is not None and audio_encoder is not None and audio_encoder.cfg.embed_dim != clip.embed_dim:
         raise UserError(f"F_a embeds into {audio_encoder.cfg.embed_dim} dimensions but the CLIP into {clip.embed_dim}.")
@@ -200,14 +199,6 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor, windows: torch.Tensor, 
     if enc > 0 and cfg.w_reg > 0: terms["reg"] = enc * cfg.w_reg * latent_reg_loss(ws, w_bar)
     if cfg.w_smooth > 0: terms["smooth"] = cfg.w_smooth * temporal_smoothness(ws)
     return terms
-
-
-def _texts(batch: dict, cfg: SSVGTrainConfig) -> list[str]:
-    if cfg.text_source == "caption":
-        caps = batch.get("caption")
-        if not caps or not all(caps): raise UserError("text_source='caption' needs a caption for every clip; this dataset has none.")
-        return list(caps)
-    return [cfg.class_template.format(c.replace("_", " ")) for c in batch["class"]]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -289,7 +280,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             w0, noise = _draws(model, G, B, T, gens, env.device)
             text_emb = None
             if frozen.clip is not None and cfg.w_clip_text > 0 and cfg.lambda_enc > 0:
-                with torch.no_grad(): text_emb = frozen.clip.encode_text(_texts(batch, cfg))
+                with torch.no_grad(): text_emb = frozen.clip.encode_text(batch_texts(batch, cfg.class_template, 1.0 if cfg.text_source == "class" else 0.0))
             model.train()
             with autocast(env, cfg.amp):
                 ws, fake = generate(model, G, windows, w0, noise, mcfg.sound)
@@ -345,7 +336,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
 
 def _write_sample(path: Path, fake: torch.Tensor, real: torch.Tensor, fps: float) -> None:
     "An mp4 with the generated clip on the left and the real one on the right."
-    from sound_video_gen.data import write_video
+    from sound_video_gen.data.clips import write_video
     path.parent.mkdir(parents=True, exist_ok=True)
     side = torch.cat([fake.detach().cpu(), real.detach().cpu()], -1)  # (T, 3, H, 2W)
     if side.shape[-2] % 2 or side.shape[-1] % 2:  # h264 wants even sizes

@@ -1,0 +1,102 @@
+"""What every command shares: a parser whose errors are one sentence, one `--set KEY=VALUE` syntax with dotted keys
+for nested configs, and the flags of the training stages, each with one name and one meaning.
+
+| flag | meaning |
+|---|---|
+| `DATA` (positional) | the dataset folder |
+| `--run-dir` | the run folder (config.json, log.jsonl, checkpoints, exported weights) |
+| `--config` | a JSON file with the stage's config; the flags below override it |
+| `--set KEY=VALUE` | any other config field; dotted keys reach nested configs (`--set model.sound=first`) |
+| `--frames` | frames per training clip |
+| `--workers` | DataLoader worker processes (or, for `synthscapes`, generator processes) |
+| `--threads` | torch CPU threads |
+| `--overwrite` | replace what is there (a run folder is started again, an output file is replaced) |
+"""
+from __future__ import annotations
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from sound_video_gen.core import Config, UserError
+
+__all__ = ["ArgParser", "parse_sets", "merge", "add_stage_args", "stage_config", "set_threads", "check_out"]
+
+
+class ArgParser(argparse.ArgumentParser):
+    "An argparse parser whose errors are `UserError`s (one sentence, exit code 2)."
+    def error(self, message):
+        raise UserError(f"{message} (see '{self.prog} --help').")
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    "`['a.b=1', 'c=x']` -> `{'a': {'b': 1}, 'c': 'x'}`: values are JSON when they parse, else strings."
+    out: dict = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key: raise UserError(f"--set takes KEY=VALUE, got {pair!r}.")
+        try: value = json.loads(text)
+        except json.JSONDecodeError: value = text
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict): raise UserError(f"--set {key}: {p} is given both a value and sub-keys.")
+        node[leaf] = merge(node[leaf], value) if isinstance(node.get(leaf), dict) and isinstance(value, dict) else value
+    return out
+
+
+def merge(base: dict, over: dict) -> dict:
+    "`base` with `over` applied; nested dicts (sub-configs) are merged key by key, not replaced."
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def add_stage_args(p: argparse.ArgumentParser, lr: bool = True) -> argparse.ArgumentParser:
+    "The flags every training stage takes."
+    p.add_argument("data", help="dataset folder (SynthScapes, Landscape, Sub-URMP or <class>/<clip> videos)")
+    p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, checkpoints, exported weights")
+    p.add_argument("--config", help="a JSON file with the stage's config (the flags below override it)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (a resumed run continues to it)")
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    if lr: p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--seed", type=int, help="seed of every random draw")
+    p.add_argument("--device", help="cpu, cuda or auto")
+    p.add_argument("--ckpt-every", type=int, help="write the resumable checkpoint every N steps")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine; default: torch's choice)")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in --run-dir and start again")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="other config fields; dotted keys reach nested configs, e.g. --set model.sound=first w_reg=0.5")
+    return p
+
+
+def stage_config(cls: type[Config], a: argparse.Namespace, extra: dict | None = None) -> Config:
+    "The stage config: defaults or `--config`, then the common flags, then `extra`, then `--set`."
+    base = cls.from_json(a.config).to_dict() if a.config else cls().to_dict()
+    flags = {"run_dir": a.run_dir, "max_steps": a.max_steps, "batch_size": a.batch_size, "lr": getattr(a, "lr", None),
+             "seed": a.seed, "device": a.device, "ckpt_every": a.ckpt_every, "num_workers": a.workers}
+    over = {k: v for k, v in flags.items() if v is not None}
+    unknown = sorted(set(over) - set(base))
+    if unknown: raise UserError(f"{cls.__name__} has no {', '.join(unknown)}: drop the flag.")
+    return cls.from_dict(merge(merge(merge(base, over), extra or {}), parse_sets(a.set)))
+
+
+def set_threads(a: argparse.Namespace) -> None:
+    "Apply `--threads`."
+    if a.threads is not None:
+        if a.threads < 1: raise UserError(f"--threads must be >= 1, got {a.threads}.")
+        torch.set_num_threads(a.threads)
+
+
+def check_out(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
+    "Refuse an output path whose folder is missing, whose suffix is wrong, or that exists without `--overwrite`."
+    out = Path(path)
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise UserError(f"output must end in {', '.join(suffixes)}, got {out.name!r}.")
+    if not out.parent.is_dir(): raise UserError(f"output folder {out.parent} does not exist.")
+    if out.exists() and not overwrite: raise UserError(f"{out} already exists; pass --overwrite to replace it.")
+    return out

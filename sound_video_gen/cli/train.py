@@ -1,0 +1,123 @@
+"`sound-video-gen train-clip`, `train-audio-clip` and `train-ssvg`: training stages 1–3 on a dataset folder."
+from __future__ import annotations
+import json
+import time
+import warnings
+from pathlib import Path
+
+from sound_video_gen.cli.common import ArgParser, add_stage_args, set_threads, stage_config
+from sound_video_gen.core import UserError, get_config, list_configs
+
+
+def _clip_stage_parser(prog: str, description: str) -> ArgParser:
+    p = add_stage_args(ArgParser(prog=prog, description=description))
+    p.add_argument("--frames", type=int, default=4, help="frames (and aligned mel windows) read per clip (default 4)")
+    p.add_argument("--fps", type=float, default=1.0, help="rate at which those frames are read (default 1: spread over 4 s)")
+    p.add_argument("--size", type=int, default=64, help="frame size in pixels (default 64)")
+    p.add_argument("--mel", default="mel-synthscapes", help="mel config name or .json (default mel-synthscapes)")
+    p.add_argument("--window-frames", type=int, help="mel window width per frame (default: the mel config's)")
+    p.add_argument("--eval-split", default="test", help="split to evaluate on at the end ('none' to skip; default test)")
+    p.add_argument("--no-memory-cache", action="store_true", help="decode videos every step instead of once")
+    return p
+
+
+def _clip_datasets(a, progress: bool = True):
+    from sound_video_gen.data.clips import AVClipDataset
+    from sound_video_gen.train.common import MemoryDataset
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    kw = dict(n_frames=a.frames, fps=a.fps, size=a.size, mel=a.mel, window_frames=a.window_frames)
+    train = AVClipDataset(a.data, split="train", **kw)
+    test = AVClipDataset(a.data, split=a.eval_split, classes=train.classes, **kw) if a.eval_split != "none" else None
+    if not a.no_memory_cache:
+        drop = ("motion", "path")
+        train = MemoryDataset(train, progress=progress, drop_keys=drop)
+        test = MemoryDataset(test, progress=progress, drop_keys=drop) if test is not None else None
+    return train, test
+
+
+def _report(res, t0: float) -> None:
+    m = {k: v for k, v in res.record.items() if k.startswith("eval/")}
+    print(f"done in {time.time() - t0:.0f} s; weights and log in {res.run_dir}")
+    if m: print(json.dumps({k[5:]: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
+
+
+def _clip_pretrained(a, extra: dict) -> None:
+    if a.clip_pretrained is not None: extra["clip_pretrained"] = None if a.clip_pretrained.lower() == "none" else a.clip_pretrained
+    elif a.clip and Path(a.clip).suffix == ".safetensors": extra["clip_pretrained"] = None
+
+
+def train_clip_main(argv: list[str] | None = None) -> int:
+    from sound_video_gen.train.clip import ClipTrainConfig, train_clip
+    p = _clip_stage_parser("sound-video-gen train-clip", "Train a CLIP from scratch on the (frame, caption) pairs of a "
+                           "dataset (stage 1; only needed without pretrained CLIP weights). Resumes the run in --run-dir if there is one.")
+    p.add_argument("--model", help="open_clip architecture (default clip-synthscapes)")
+    a = p.parse_args(argv)
+    cfg = stage_config(ClipTrainConfig, a, {"model": a.model} if a.model else {})
+    set_threads(a)
+    t0 = time.time()
+    train, test = _clip_datasets(a)
+    _report(train_clip(cfg, train, eval_dataset=test, resume=not a.overwrite, overwrite=a.overwrite), t0)
+    return 0
+
+
+def train_audio_clip_main(argv: list[str] | None = None) -> int:
+    from sound_video_gen.multimodal.audio_encoder import AudioEncoderConfig
+    from sound_video_gen.multimodal.clip import load_clip
+    from sound_video_gen.train.clip import AudioClipTrainConfig, train_audio_clip
+    p = _clip_stage_parser("sound-video-gen train-audio-clip", "Train the audio encoder F_a into a frozen CLIP's space "
+                           "(stage 2) with InfoNCE audio-text, audio-image and audio-augmented audio. Resumes the run in "
+                           "--run-dir if there is one.")
+    p.add_argument("--clip", help="frozen CLIP: open_clip architecture or a clip.safetensors from train-clip (default ViT-B-32)")
+    p.add_argument("--clip-pretrained", help="CLIP weights: a tag (openai) or a local file; 'none' for random")
+    p.add_argument("--encoder", help="audio encoder config name or .json (default audio-encoder-paper)")
+    a = p.parse_args(argv)
+    extra = {"clip": a.clip} if a.clip else {}
+    _clip_pretrained(a, extra)
+    if a.encoder:
+        enc = get_config(a.encoder)
+        if not isinstance(enc, AudioEncoderConfig):
+            raise UserError(f"{a.encoder!r} is not an audio encoder config; choose one of {', '.join(list_configs('AudioEncoder'))}.")
+        extra["encoder"] = enc.to_dict()
+    cfg = stage_config(AudioClipTrainConfig, a, extra)
+    clip = load_clip(cfg.clip, cfg.clip_pretrained if Path(cfg.clip).suffix != ".safetensors" else None)  # fail fast
+    set_threads(a)
+    t0 = time.time()
+    train, test = _clip_datasets(a)
+    _report(train_audio_clip(cfg, train, eval_dataset=test, resume=not a.overwrite, overwrite=a.overwrite, clip=clip), t0)
+    return 0
+
+
+def train_ssvg_main(argv: list[str] | None = None) -> int:
+    from sound_video_gen.core import get_device
+    from sound_video_gen.data.clips import AVClipDataset
+    from sound_video_gen.train.ssvg import SSVGTrainConfig, load_frozen, train_ssvg
+    p = ArgParser(prog="sound-video-gen train-ssvg",
+                  description="Train the sound inversion encoder and the recurrent block (stage 3) against image and "
+                              "video discriminators, with a frozen generator, CLIP and audio encoder. Resumes from "
+                              "RUN_DIR/checkpoint.safetensors when it exists.")
+    add_stage_args(p, lr=False)
+    p.add_argument("--model", help="named model config, e.g. ssvg-paper or ssvg-tiny")
+    p.add_argument("--generator", help="generator: NVlabs .pkl, our .safetensors, or a named config")
+    p.add_argument("--clip", help="frozen CLIP: open_clip architecture or a train-clip .safetensors")
+    p.add_argument("--clip-pretrained", help="CLIP weights tag or file ('none' for random)")
+    p.add_argument("--audio-encoder", help="frozen F_a: audio_encoder.safetensors from train-audio-clip")
+    p.add_argument("--frames", type=int, default=6, help="frames per training clip T (default 6)")
+    a = p.parse_args(argv)
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    if a.frames < 2: raise UserError(f"--frames must be at least 2 (the video discriminator compares frames), got {a.frames}.")
+    extra = {k: v for k, v in {"generator": a.generator, "clip": a.clip, "audio_encoder": a.audio_encoder}.items() if v is not None}
+    _clip_pretrained(a, extra)
+    if a.model: extra["model"] = get_config(a.model).to_dict()
+    cfg = stage_config(SSVGTrainConfig, a, extra)
+    set_threads(a)
+    if not Path(cfg.generator).is_file():
+        warnings.warn(f"generator {cfg.generator!r} is a config name, not a weight file: it has random weights, "
+                      "which is only useful for testing the pipeline.")
+    frozen = load_frozen(cfg, get_device(cfg.device))
+    ds = AVClipDataset(a.data, n_frames=a.frames, fps=cfg.model.fps, size=frozen.G.img_resolution, mel=cfg.model.mel,
+                       split="train", train=True)
+    print(ds.report())
+    rec = train_ssvg(cfg, ds, G=frozen.G, clip=frozen.clip, audio_encoder=frozen.audio_encoder,
+                     resume=not a.overwrite, overwrite=a.overwrite)
+    print(f"done: {cfg.run_dir}/ssvg.safetensors; last step: " + json.dumps(rec))
+    return 0

@@ -1,0 +1,1 @@
+"Datasets: SynthScapes, the clip loader and video I/O, and Landscape / Sub-URMP tooling."

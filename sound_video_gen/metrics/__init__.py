@@ -1,0 +1,1 @@
+"Evaluation: distances and IS, detectors, audio-visual scores, baselines and SynthScapes-Bench."
