@@ -6,9 +6,9 @@ import torch
 from clip_toy import ToyAV
 from sound_video_gen.core import UserError, get_config, load_checkpoint
 from sound_video_gen.multimodal.clip import load_clip
-from sound_video_gen.train.common import StepBatchSampler, lr_at, rng_state, set_rng_state, MemoryDataset
+from sound_video_gen.train.common import StepBatchSampler, item_generators, lr_at, rng_state, set_rng_state, MemoryDataset
 from sound_video_gen.train.clip import (AudioClipTrainConfig, ClipTrainConfig, augment_text, collate,
-                                               item_generators, pick_pairs, train_audio_clip, train_clip)
+                                               pick_pairs, train_audio_clip, train_clip)
 
 torch.set_num_threads(2)
 

@@ -10,7 +10,7 @@ from sound_video_gen.core import get_config
 from sound_video_gen.model.ssvg import SSVG, load_ssvg
 from sound_video_gen.train.ssvg import (SSVGTrainConfig, discriminator_loss, generate, load_frozen, model_losses,
                                         train_ssvg, _draws)
-from sound_video_gen.train.clip import item_generators
+from sound_video_gen.train.common import item_generators
 
 ROOT = Path(__file__).resolve().parent.parent
 T, N_CLIPS = 3, 8

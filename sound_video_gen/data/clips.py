@@ -394,6 +394,7 @@ def _resize_crop(x: np.ndarray, size, random_crop: bool = False, generator=None)
 
 class AVClipDataset(torch.utils.data.Dataset):
     "Audio-visual clips from a dataset folder: T frames in [-1, 1] with their time-aligned mel windows."
+    accepts_item_seeds = True  # `ds[(i, seed)]` draws the random start and crop from `seed` (see `train.common.step_batches`)
     def __init__(self, root: str | Path | None = None,  # dataset folder (metadata.csv or <class>/<clip> files)
                  n_frames: int = 16,              # frames per sample T
                  fps: float | None = None,        # sample frame rate; None: each clip's own
@@ -449,28 +450,30 @@ class AVClipDataset(torch.utils.data.Dataset):
         "Label of every clip, in order."
         return [self.class_to_idx[it["class"]] for it in self.items]
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int | tuple[int, int]) -> dict:
+        i, seed = i if isinstance(i, tuple) else (i, None)
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         for attempt in range(min(len(self), 10)):
             j = (int(i) + attempt) % len(self)
-            try: return self._load(j)
+            try: return self._load(j, gen)
             except Exception as e:
                 reason = getattr(e, "reason", type(e).__name__)
                 self.failed.append((self.items[j]["path"], reason))
                 warnings.warn(f"skipping {self.items[j]['path']} ({reason}): {e}", SkippedFileWarning, stacklevel=2)
         raise UserError(f"10 clips in a row failed to load, the last one {self.items[j]['path']}; see the warnings.")
 
-    def _load(self, j: int) -> dict:
+    def _load(self, j: int, gen: torch.Generator | None = None) -> dict:
         it = self.items[j]
         info = it["info"] = it["info"] or probe_video(it["path"])
         src_fps = info["fps"]; fps = self.fps or src_fps
         dur = info["n_frames"] / src_fps
         max_start = max(0.0, dur - self.n_frames / fps)
-        if self.train: t0 = math.floor(float(torch.rand(())) * (max_start * src_fps + 1)) / src_fps
+        if self.train: t0 = math.floor(float(torch.rand((), generator=gen)) * (max_start * src_fps + 1)) / src_fps
         elif self.start == "center": t0 = math.floor(max_start / 2 * src_fps) / src_fps
         else: t0 = 0.0
         t0 = min(t0, math.floor(max_start * src_fps + 1e-6) / src_fps)
         times = t0 + (np.arange(self.n_frames) + 0.5) / fps
-        frames = _resize_crop(read_frames(it["path"], times), self.size, self.train and self.random_crop)
+        frames = _resize_crop(read_frames(it["path"], times), self.size, self.train and self.random_crop, gen)
         if info["has_audio"]: mel = clip_mel(it["path"], self.cfg, seconds=dur, cache_dir=self.cache_dir)
         else: mel = torch.zeros(self.cfg.n_mels, max(1, int(dur * self.cfg.frame_rate)))
         audio = frame_windows(mel, self.n_frames, fps, self.cfg, self.width, t0=t0)

@@ -95,7 +95,7 @@ def initial_latent(G, batch: int = 1, mode: str = "w_avg", psi: float = 0.7, see
     if mode == "w_avg":
         return G.mapping.w_avg.detach().to(device)[None, None].expand(batch, G.num_ws, -1).clone()
     if mode == "random":
-        gen = torch.Generator(device="cpu").manual_seed(seed if seed is not None else torch.seed() % 2**32)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None  # None: the global RNG, not reseeded
         z = torch.randn(batch, G.z_dim, generator=gen).to(device)
         return G.mapping(z, None, truncation_psi=psi)
     raise UserError(f"mode must be 'w_avg', 'random' or 'given', got {mode!r}.")

@@ -60,9 +60,13 @@ class SSVG(nn.Module):
         self.recurrent = RecurrentBlock(cfg.recurrent)
 
     def offsets(self, windows: torch.Tensor) -> torch.Tensor:
-        "Δw_t = E_a(window_t): (B, T, 1, n_mels, width) -> (B, T, num_ws, w_dim)."
+        "Δw_t = E_a(window_t): (B, T, 1, n_mels, width) -> (B, T, num_ws, w_dim); Δw_t never depends on later windows."
         if windows.dim() != 5: raise UserError(f"windows must be (B, T, 1, n_mels, width), got {tuple(windows.shape)}.")
         B, T = windows.shape[:2]
+        if self.training and self.cfg.encoder.norm == "batch":
+            # BatchNorm over all B·T windows at once would let Δw_0 see the clip's later audio; normalising each time
+            # step over the clips of the batch keeps training as causal as inference.
+            return torch.stack([self.encoder(windows[:, t]) for t in range(T)], 1)
         return self.encoder(windows.flatten(0, 1)).view(B, T, self.cfg.num_ws, self.cfg.w_dim)
 
     def latents(self, windows: torch.Tensor, w0: torch.Tensor, beta: float = 1.0, sound: str | None = None,

@@ -32,10 +32,10 @@ from sound_video_gen.multimodal.clip import (ClipSpace, class_text_embeddings, c
                                   recall_at_k, save_clip, zero_shot_predict)
 from sound_video_gen.train.common import (DistEnv, RunDir, all_gather_nograd, all_gather_with_grad, autocast,
                                           dist_setup, dist_teardown, lr_at, make_scaler, progress, seed_for_rank,
-                                          step_batches)
+                                          step_batches, item_generators, check_hyperparameters)
 
 __all__ = ["ClipTrainConfig", "AudioClipTrainConfig", "train_clip", "train_audio_clip", "TrainResult", "collate", "pick_pairs",
-           "augment_text", "item_generators", "evaluate_clip", "evaluate_audio_clip", "dataset_classnames",
+           "augment_text", "evaluate_clip", "evaluate_audio_clip", "dataset_classnames",
            "batch_texts"]
 
 
@@ -131,6 +131,7 @@ class AudioClipTrainConfig(Config):
 
 
 def _check_common(c) -> None:
+    check_hyperparameters(c)
     bad = []
     if c.max_steps < 0: bad.append(f"max_steps={c.max_steps}")
     if c.batch_size < 2: bad.append(f"batch_size={c.batch_size} (contrastive training needs >= 2)")
@@ -155,12 +156,6 @@ def collate(items: list[dict]) -> dict:
         elif isinstance(vals[0], (bool, int, float)): out[k] = torch.tensor(vals)
         else: out[k] = vals
     return out
-
-
-def item_generators(seed: int, step: int, first: int, n: int) -> list[torch.Generator]:
-    """One generator per item of a batch, seeded by (seed, step, global position in the batch): augmentations
-    drawn from them do not depend on the number of processes or on where a run was resumed."""
-    return [torch.Generator().manual_seed(((seed * 1_000_003 + step) * 65_537 + first + i) % 2**62) for i in range(n)]
 
 
 def pick_pairs(batch: dict, frame_key: str | None, mel_key: str | None,
@@ -311,7 +306,6 @@ def train_clip(cfg: ClipTrainConfig,
     env = dist_setup(cfg.device)
     try:
         run = RunDir(cfg.run_dir, cfg, env, resume=resume, overwrite=overwrite)
-        if env.is_main: cfg.to_json(run.path / "config.json")
         _first_item_check(dataset, {cfg.frame_key: "frames", cfg.text_key: "captions"})
         classnames = classnames or dataset_classnames(dataset)
         seed_everything(cfg.seed)                      # identical initial weights on every rank
@@ -339,6 +333,7 @@ def train_clip(cfg: ClipTrainConfig,
                 img, txt, scale = model(images, tokens)
             img, txt = all_gather_with_grad(img.float(), env), all_gather_with_grad(txt.float(), env)
             loss = contrastive_loss(img, txt, scale)
+            run.check_finite(step + 1, {"loss": loss.detach()})
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             gn = _step_optim(opt, scaler, params, cfg.grad_clip)
@@ -374,7 +369,6 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
     env = dist_setup(cfg.device)
     try:
         run = RunDir(cfg.run_dir, cfg, env, resume=resume, overwrite=overwrite)
-        if env.is_main: cfg.to_json(run.path / "config.json")
         need = {cfg.mel_key: "mel spectrograms"}
         if cfg.w_image > 0: need[cfg.frame_key] = "frames"
         if cfg.w_text > 0: need[cfg.text_key if cfg.text_source == "caption" else cfg.label_key] = "texts"
@@ -431,6 +425,7 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
             if cfg.w_self > 0: terms["self"] = contrastive_loss(a, all_gather_with_grad(emb[B:], env), scale)
             weights = {"text": cfg.w_text, "image": cfg.w_image, "self": cfg.w_self}
             loss = sum(weights[k] * v for k, v in terms.items())
+            run.check_finite(step + 1, {f"loss_{k}": v.detach() for k, v in terms.items()})
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             gn = _step_optim(opt, scaler, params, cfg.grad_clip)

@@ -36,7 +36,8 @@ from sound_video_gen.core import (Config, UserError, atomic_write_text, get_devi
 
 __all__ = ["DistEnv", "dist_setup", "dist_teardown", "seed_for_rank", "rng_state", "set_rng_state", "RunDir",
            "ResumeState", "StepBatchSampler", "step_batches", "all_gather_with_grad", "all_gather_nograd",
-           "autocast", "make_scaler", "progress", "unwrap", "lr_at", "MemoryDataset", "CHECKPOINT_NAME", "RUN_CONTROL_KEYS"]
+           "autocast", "make_scaler", "progress", "unwrap", "lr_at", "MemoryDataset", "CHECKPOINT_NAME", "RUN_CONTROL_KEYS",
+           "item_seed", "item_generators", "check_hyperparameters", "NonFiniteLossError"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 # Config keys that may change between a run and its resumption (they steer the run, not what it computes).
@@ -143,6 +144,33 @@ def set_rng_state(state: dict, generators: dict[str, torch.Generator] | None = N
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Guard rails
+
+class NonFiniteLossError(UserError):
+    "A loss became NaN or infinite: the run stops, keeping its last good checkpoint."
+
+
+def check_hyperparameters(cfg: Config) -> None:
+    """Refuse a stage config whose learning rates, betas or loss weights are non-finite or out of range, before a
+    run writes anything. Fields are recognised by name: `lr*` (> 0), `betas` (each in [0, 1)), and `w_*`, `*_gamma`,
+    `lambda_*`, `weight_decay`, `grad_clip`, `momentum` (>= 0)."""
+    bad = []
+    for name, v in vars(cfg).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, tuple, list)): continue
+        vals = list(v) if isinstance(v, (tuple, list)) else [v]
+        if not all(isinstance(x, (int, float)) for x in vals): continue
+        if not all(math.isfinite(x) for x in vals):
+            if name.startswith(("lr", "w_", "lambda_")) or name in ("betas", "weight_decay", "grad_clip", "momentum") or name.endswith("_gamma"):
+                bad.append(f"{name}={v} is not finite")
+            continue
+        if name.startswith("lr") and min(vals) <= 0: bad.append(f"{name}={v} must be > 0")
+        elif name == "betas" and not all(0 <= x < 1 for x in vals): bad.append(f"betas={tuple(vals)} must lie in [0, 1)")
+        elif (name.startswith(("w_", "lambda_")) or name.endswith("_gamma") or name in ("weight_decay", "grad_clip", "momentum")) \
+                and min(vals) < 0: bad.append(f"{name}={v} must be >= 0")
+    if bad: raise UserError(f"invalid {type(cfg).__name__}: {'; '.join(bad)}.")
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Run folder: config.json, log.jsonl, checkpoint.safetensors
 
 @dataclass
@@ -169,8 +197,10 @@ class RunDir:
                 self.ckpt.unlink()
                 if self.log_path.exists(): self.log_path.unlink()
             self.path.mkdir(parents=True, exist_ok=True)
+            for tmp in self.path.glob(".*.tmp"): tmp.unlink()  # left by a write that was interrupted
         barrier(env)
         self._t0 = time.time()
+        self.saved_step: int | None = None  # step of the newest checkpoint on disk
 
     # -- logging ------------------------------------------------------------------------------------------
     def log(self, step: int, **metrics) -> dict:
@@ -182,9 +212,15 @@ class RunDir:
         return rec
 
     def read_log(self) -> list[dict]:
-        "Every record of log.jsonl."
+        "Every record of log.jsonl; a last line torn by a kill mid-write is dropped."
         if not self.log_path.exists(): return []
-        return [json.loads(l) for l in self.log_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+        lines = [l for l in self.log_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+        out = []
+        for i, line in enumerate(lines):
+            try: out.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1: raise UserError(f"{self.log_path} line {i + 1} is not JSON.") from None
+        return out
 
     def _truncate_log(self, step: int) -> None:
         "Drop records after `step` (they were logged after the checkpoint a resumed run restarts from)."
@@ -213,13 +249,16 @@ class RunDir:
                      "rng": rngs, "extra": extra or {}}
             save_checkpoint(self.ckpt, state, config=self.cfg,
                             meta={"step": int(step), "world_size": self.env.world_size, "time": time.time()})
+        self.saved_step = int(step)
         barrier(self.env)
 
     def resume(self, modules: dict[str, torch.nn.Module], optimizers: dict[str, Any] | None = None, scaler=None,
                generators: dict[str, torch.Generator] | None = None) -> ResumeState:
-        "Load the checkpoint if there is one (checking the config matches) and return where to continue."
+        """Load the checkpoint if there is one (checking the config matches) and return where to continue.
+        `config.json` is written only once that check has passed."""
         if not self.ckpt.exists():
             self._truncate_log(0)   # records of an earlier attempt that never reached a checkpoint
+            self._write_config()
             barrier(self.env)
             return ResumeState(0, {})
         saved_cfg, meta = read_checkpoint_meta(self.ckpt)
@@ -246,8 +285,22 @@ class RunDir:
                           "are reseeded, so the continuation is not bit-identical.")
             seed_for_rank(int(getattr(self.cfg, "seed", 0)) + step, self.env.rank)
         self._truncate_log(step)
+        self._write_config()
+        self.saved_step = step
         barrier(self.env)
         return ResumeState(step, state.get("extra") or {})
+
+    def _write_config(self) -> None:
+        if self.env.is_main: self.cfg.to_json(self.path / "config.json")
+
+    def check_finite(self, step: int, terms: dict) -> None:
+        "Stop the run with one sentence when a loss term is NaN or infinite; the last good checkpoint stays."
+        bad = sorted(k for k, v in terms.items() if not math.isfinite(float(v)))
+        if not bad: return
+        kept = (f"the last good checkpoint (step {self.saved_step}) is kept in {self.path}" if self.saved_step
+                else f"no checkpoint had been written yet in {self.path}")
+        raise NonFiniteLossError(f"the loss ({', '.join(bad)}) became non-finite at step {step}; training stopped and "
+                                 f"{kept}. Lower the learning rate or check the data, then resume.")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -262,14 +315,15 @@ class StepBatchSampler(torch.utils.data.Sampler):
     W processes sees the same global batches as one process.
     """
     def __init__(self, n: int, global_batch: int, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 start_step: int = 0, shuffle: bool = True):
+                 start_step: int = 0, shuffle: bool = True,
+                 item_seeds: bool = False):  # yield (index, item_seed(seed, step, position)) pairs instead of indices
         if global_batch < 1: raise UserError(f"batch_size must be >= 1, got {global_batch}.")
         if global_batch % world_size:
             raise UserError(f"batch_size {global_batch} must be divisible by the number of processes ({world_size}).")
         if n < global_batch:
             raise UserError(f"the dataset has {n} items, fewer than one batch of {global_batch}.")
         self.n, self.gb, self.rank, self.world, self.seed = n, global_batch, rank, world_size, seed
-        self.start_step, self.shuffle = start_step, shuffle
+        self.start_step, self.shuffle, self.item_seeds = start_step, shuffle, item_seeds
         self.per_epoch = n // global_batch
         self.local = global_batch // world_size
 
@@ -281,10 +335,14 @@ class StepBatchSampler(torch.utils.data.Sampler):
         lo = b * self.gb + self.rank * self.local
         return perm[lo:lo + self.local].tolist()
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list]:
         step = self.start_step
         while True:
-            yield self.indices(step)
+            idx = self.indices(step)
+            if self.item_seeds:
+                first = self.rank * self.local
+                idx = [(i, item_seed(self.seed, step, first + k)) for k, i in enumerate(idx)]
+            yield idx
             step += 1
 
     def __len__(self) -> int: return 2**62
@@ -292,13 +350,31 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
 def step_batches(dataset, global_batch: int, env: DistEnv, seed: int, start_step: int = 0, num_workers: int = 0,
                  collate_fn: Callable | None = None) -> Iterator:
-    "An endless iterator of this rank's batches for steps `start_step, …` (see `StepBatchSampler`)."
-    sampler = StepBatchSampler(len(dataset), global_batch, env.rank, env.world_size, seed, start_step)
+    """An endless iterator of this rank's batches for steps `start_step, …` (see `StepBatchSampler`).
+
+    A dataset with `accepts_item_seeds = True` (such as `AVClipDataset`) is indexed with `(index, seed)` pairs and
+    draws its augmentation (random start, crop) from that seed, so what a batch holds depends only on (seed, step,
+    position). The loader gets its own generator, so creating it draws nothing from the global RNG, which a resumed
+    run has just restored."""
+    sampler = StepBatchSampler(len(dataset), global_batch, env.rank, env.world_size, seed, start_step,
+                               item_seeds=bool(getattr(dataset, "accepts_item_seeds", False)))
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                                          collate_fn=collate_fn, pin_memory=env.device.type == "cuda",
                                          persistent_workers=False,
+                                         generator=torch.Generator().manual_seed(item_seed(seed, start_step, env.rank)),
                                          worker_init_fn=_seed_worker if num_workers else None)
     return iter(loader)
+
+
+def item_seed(seed: int, step: int, position: int) -> int:
+    "The seed of the item at global `position` of the batch of `step`: independent of processes and of resumes."
+    return ((int(seed) * 1_000_003 + int(step)) * 65_537 + int(position)) % 2**62
+
+
+def item_generators(seed: int, step: int, first: int, n: int) -> list[torch.Generator]:
+    """One generator per item of a batch, seeded by (seed, step, global position in the batch): augmentations
+    drawn from them do not depend on the number of processes or on where a run was resumed."""
+    return [torch.Generator().manual_seed(item_seed(seed, step, first + i)) for i in range(n)]
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -33,8 +33,8 @@ from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, cl
 from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
 from sound_video_gen.train.common import (DistEnv, RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
-                                          progress, seed_for_rank, step_batches)
-from sound_video_gen.train.clip import batch_texts, collate, item_generators
+                                          progress, seed_for_rank, step_batches, item_generators, check_hyperparameters)
+from sound_video_gen.train.clip import batch_texts, collate
 
 __all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss"]
 
@@ -78,6 +78,7 @@ class SSVGTrainConfig(Config):
     progress: bool = True
 
     def __post_init__(self):
+        check_hyperparameters(self)
         bad = []
         if self.max_steps < 0: bad.append(f"max_steps={self.max_steps}")
         if self.batch_size < 1: bad.append(f"batch_size={self.batch_size}")
@@ -246,7 +247,6 @@ def train_ssvg(cfg: SSVGTrainConfig,
         dcfg = cfg.discriminator.replace(resolution=G.img_resolution, img_channels=G.img_channels)
         run_cfg = cfg.replace(model=mcfg, discriminator=dcfg)
         run = RunDir(cfg.run_dir, run_cfg, env, resume=resume, overwrite=overwrite)
-        if env.is_main: run_cfg.to_json(run.path / "config.json")
         first = dataset[0]
         for k in ("frames", "audio"):
             if k not in first: raise UserError(f"the dataset's items have no '{k}'; stage 3 needs clips with frames and audio windows.")
@@ -299,7 +299,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
                 opt_d.step()
 
             # Model step (discriminators frozen for it).
-            w_bar = w_avg if cfg.reg_target == "w_avg" else w_mean.mean
+            w_bar = w_mean.mean if cfg.reg_target == "running_mean" and w_mean.count > 0 else w_avg  # w_avg until the mean has data
             D_img.requires_grad_(False); D_vid.requires_grad_(False)
             with autocast(env, cfg.amp):
                 g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg)
@@ -320,6 +320,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
 
             done = step + 1
             rec = {k: all_reduce_mean(float(v.detach()), env) for k, v in {**d_terms, **g_terms}.items()}
+            run.check_finite(done, rec)
             rec["loss_model"] = sum(v for k, v in rec.items() if k in g_terms)
             rec["grad_norm"] = gn
             if run.due(done, cfg.log_every, cfg.max_steps): rec = run.log(done, **rec)
