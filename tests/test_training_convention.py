@@ -222,3 +222,24 @@ def test_random_initial_latent_leaves_the_global_rng_alone(parts):
         initial_latent(G, 2, "random")
         draws.append(torch.rand(4))
     assert torch.equal(*draws)
+
+
+def test_train_ssvg_computes_no_discriminator_gradient_in_the_model_step(tmp_path, folder, parts, monkeypatch):
+    "Counted inside train_ssvg itself: each D parameter receives exactly one gradient per step (the D step's)."
+    import sound_video_gen.train.ssvg as stage3
+    fired = {"image": 0, "video": 0}
+    def counting(base, key):
+        class Counting(base):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, **kw)
+                for p in self.parameters(): p.register_hook(lambda g: fired.__setitem__(key, fired[key] + 1))
+        return Counting
+    monkeypatch.setattr(stage3, "ImageDiscriminator", counting(stage3.ImageDiscriminator, "image"))
+    monkeypatch.setattr(stage3, "VideoDiscriminator", counting(stage3.VideoDiscriminator, "video"))
+    G, clip, fa = parts
+    steps = 2
+    train_ssvg(ssvg_cfg(tmp_path / "r", max_steps=steps), clips(folder), G=G, clip=clip, audio_encoder=fa)
+    cfg = ssvg_cfg(tmp_path / "x").discriminator.replace(resolution=G.img_resolution, num_frames=3)
+    n_img = sum(1 for _ in stage3.ImageDiscriminator.__mro__[1](cfg).parameters())
+    n_vid = sum(1 for _ in stage3.VideoDiscriminator.__mro__[1](cfg).parameters())
+    assert fired == {"image": steps * n_img, "video": steps * n_vid}

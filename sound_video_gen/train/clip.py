@@ -1,6 +1,6 @@
 """Training stages 1 and 2 (DESIGN §5): a CLIP from scratch on (frame, caption) pairs (`train_clip`), and the
 audio encoder F_a aligned to a frozen CLIP (`train_audio_clip`, `spec/paper.md` §3.3), plus their evaluation
-(zero-shot audio classification, audio→image recall@k) and the `train-clip` / `train-audio-clip` commands.
+(zero-shot audio classification, audio→image recall@k). The commands are `sound_video_gen.cli.train`.
 
 Both stages take any torch `Dataset` whose items are dicts. The keys they read (names set in the config; the
 defaults are those of `sound_video_gen.data.clips.AVClipDataset`):
@@ -13,10 +13,11 @@ defaults are those of `sound_video_gen.data.clips.AVClipDataset`):
 - `caption`: a string; `label`: an int class index (for class prompts and evaluation).
 
 Losses are computed over the global batch: embeddings are gathered from every process with gradients
-(`common.all_gather_with_grad`), so a `torchrun` run matches one process with the same global batch.
+(`common.all_gather_with_grad`) and gradients are averaged with one all-reduce (`common.average_gradients`, the
+convention of every stage), so a `torchrun` run matches one process with the same global batch.
 """
 from __future__ import annotations
-import json, math, warnings
+import json, math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,9 +31,10 @@ from sound_video_gen.audio import spec_augment
 from sound_video_gen.multimodal.audio_encoder import AudioEncoder, AudioEncoderConfig, save_audio_encoder
 from sound_video_gen.multimodal.clip import (ClipSpace, class_text_embeddings, clip_preprocess, contrastive_loss, load_clip,
                                   recall_at_k, save_clip, zero_shot_predict)
-from sound_video_gen.train.common import (DistEnv, RunDir, all_gather_nograd, all_gather_with_grad, autocast,
+from sound_video_gen.train.common import (RunDir, all_gather_nograd, all_gather_with_grad, autocast,
                                           dist_setup, dist_teardown, lr_at, make_scaler, progress, seed_for_rank,
-                                          step_batches, item_generators, check_hyperparameters)
+                                          step_batches, item_generators, check_hyperparameters,
+                                          average_gradients, same_start, sync_batchnorm)
 
 __all__ = ["ClipTrainConfig", "AudioClipTrainConfig", "train_clip", "train_audio_clip", "TrainResult", "collate", "pick_pairs",
            "augment_text", "evaluate_clip", "evaluate_audio_clip", "dataset_classnames",
@@ -244,7 +246,7 @@ def _first_item_check(dataset, keys: dict[str, str]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Modules whose forward does the whole step (so DDP sees every parameter use)
+# Modules whose forward does the whole step
 
 class _ClipStep(nn.Module):
     def __init__(self, clip: ClipSpace):
@@ -275,12 +277,6 @@ def _param_groups(model: nn.Module, wd: float):
         if not p.requires_grad: continue
         (no_decay if p.ndim < 2 or "embedding" in n or "logit_scale" in n or "log_scale" in n else decay).append(p)
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _ddp(module: nn.Module, env: DistEnv) -> nn.Module:
-    if not env.distributed: return module
-    ids = [env.device.index] if env.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 def _step_optim(opt, scaler, params, grad_clip: float) -> float:
@@ -315,8 +311,9 @@ def train_clip(cfg: ClipTrainConfig,
         opt = torch.optim.AdamW(_param_groups(step_mod, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         scaler = make_scaler(env, cfg.amp)
         seed_for_rank(cfg.seed, env.rank)
+        same_start([step_mod], env)
         st = run.resume({"clip": step_mod}, {"opt": opt}, scaler)
-        model = _ddp(step_mod, env)
+        model = step_mod
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         params = [p for p in step_mod.parameters() if p.requires_grad]
         local_b = cfg.batch_size // env.world_size
@@ -336,6 +333,7 @@ def train_clip(cfg: ClipTrainConfig,
             run.check_finite(step + 1, {"loss": loss.detach()})
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            average_gradients(params, env)
             gn = _step_optim(opt, scaler, params, cfg.grad_clip)
             done = step + 1
             rec = {"loss": float(loss.detach()), "scale": float(scale.detach()), "lr": lr, "grad_norm": gn}
@@ -383,17 +381,15 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
                             f"set encoder.embed_dim to {clip.embed_dim}.")
         seed_everything(cfg.seed)
         step_mod = _AudioStep(AudioEncoder(cfg.encoder), cfg.init_temperature, cfg.learn_temperature).to(env.device)
-        if env.distributed and cfg.encoder.norm == "batch":
-            if env.device.type == "cuda": step_mod = nn.SyncBatchNorm.convert_sync_batchnorm(step_mod)
-            else: warnings.warn("batch norm statistics are computed per process on CPU (there is no synchronised batch "
-                                "norm there); use an encoder with norm='group' to match single-process training exactly.")
+        step_mod = sync_batchnorm(step_mod, env)
         groups = _param_groups(step_mod, cfg.weight_decay)
         opt = (torch.optim.AdamW(groups, lr=cfg.lr) if cfg.optimizer == "adamw"
                else torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum))
         scaler = make_scaler(env, cfg.amp)
         seed_for_rank(cfg.seed, env.rank)
+        same_start([step_mod], env)
         st = run.resume({"audio": step_mod}, {"opt": opt}, scaler)
-        model = _ddp(step_mod, env)
+        model = step_mod
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         params = [p for p in step_mod.parameters() if p.requires_grad]
         local_b = cfg.batch_size // env.world_size
@@ -428,6 +424,7 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
             run.check_finite(step + 1, {f"loss_{k}": v.detach() for k, v in terms.items()})
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            average_gradients(params, env)
             gn = _step_optim(opt, scaler, params, cfg.grad_clip)
             done = step + 1
             rec = {"loss": float(loss.detach()), **{f"loss_{k}": float(v.detach()) for k, v in terms.items()},

@@ -37,7 +37,8 @@ from sound_video_gen.core import (Config, UserError, atomic_write_text, get_devi
 __all__ = ["DistEnv", "dist_setup", "dist_teardown", "seed_for_rank", "rng_state", "set_rng_state", "RunDir",
            "ResumeState", "StepBatchSampler", "step_batches", "all_gather_with_grad", "all_gather_nograd",
            "autocast", "make_scaler", "progress", "unwrap", "lr_at", "MemoryDataset", "CHECKPOINT_NAME", "RUN_CONTROL_KEYS",
-           "item_seed", "item_generators", "check_hyperparameters", "NonFiniteLossError"]
+           "item_seed", "item_generators", "check_hyperparameters", "NonFiniteLossError", "average_gradients",
+           "same_start", "sync_batchnorm", "amp_dtype"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 # Config keys that may change between a run and its resumption (they steer the run, not what it computes).
@@ -419,6 +420,42 @@ def all_gather_nograd(x: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return torch.cat(out)
 
 
+def average_gradients(params: list[torch.Tensor], env: DistEnv) -> None:
+    """Average the gradients of `params` over processes (one all-reduce): the multi-process convention of every stage.
+
+    A parameter without a gradient on every process keeps none, exactly as in one process (so an optimizer skips it
+    there too, weight decay included); one with a gradient on some processes gets zeros from the others."""
+    if not env.distributed: return
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=env.device)
+    dist.all_reduce(has)
+    live = [p for p, h in zip(params, has.tolist()) if h > 0]
+    if not live: return
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in live])
+    dist.all_reduce(flat)
+    flat /= env.world_size
+    i = 0
+    for p in live:
+        p.grad = flat[i:i + p.numel()].view_as(p).clone()
+        i += p.numel()
+
+
+def same_start(modules: list[torch.nn.Module], env: DistEnv) -> None:
+    "Broadcast rank 0's parameters and buffers, so every process starts from identical weights."
+    if not env.distributed: return
+    for m in modules:
+        for t in list(m.parameters()) + list(m.buffers()): dist.broadcast(t.data, 0)
+
+
+def sync_batchnorm(module: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
+    "BatchNorm layers synchronised over processes on GPUs; on CPU (no synchronised BatchNorm) a warning."
+    if not env.distributed or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        return module
+    if env.device.type == "cuda": return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    warnings.warn("batch norm statistics are computed per process on CPU (there is no synchronised batch norm there); "
+                  "use norm='group' to match single-process training exactly.")
+    return module
+
+
 def all_reduce_mean(x: float | torch.Tensor, env: DistEnv) -> float:
     "Mean of a scalar over ranks."
     t = torch.as_tensor(float(x), dtype=torch.float64)
@@ -431,14 +468,21 @@ def all_reduce_mean(x: float | torch.Tensor, env: DistEnv) -> float:
 # ----------------------------------------------------------------------------------------------------------
 # Precision, schedule, progress
 
+def amp_dtype(env: DistEnv, enabled: bool) -> torch.dtype | None:
+    "The mixed-precision type: bfloat16 on GPUs that support it, else float16; None on CPU or when disabled."
+    if not enabled or env.device.type != "cuda": return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def autocast(env: DistEnv, enabled: bool):
-    "float16 autocast on CUDA when `enabled`; a no-op context on CPU."
-    return torch.autocast("cuda", dtype=torch.float16, enabled=enabled and env.device.type == "cuda")
+    "Autocast to `amp_dtype` on CUDA when `enabled`; a no-op context on CPU."
+    dtype = amp_dtype(env, enabled)
+    return torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None)
 
 
 def make_scaler(env: DistEnv, enabled: bool):
-    "A GradScaler that is active only for CUDA mixed precision."
-    return torch.amp.GradScaler("cuda", enabled=enabled and env.device.type == "cuda")
+    "A GradScaler, active only for float16 (bfloat16 keeps float32's range and needs none)."
+    return torch.amp.GradScaler("cuda", enabled=amp_dtype(env, enabled) == torch.float16)
 
 
 def lr_at(step: int, lr: float, warmup_steps: int = 0, decay_steps: int = 0, min_ratio: float = 0.0) -> float:

@@ -11,12 +11,13 @@ The frozen parts are the generator G, the CLIP space and the audio encoder F_a. 
    CLIP_text(class text)); the latent regulariser λ_b·‖w_t - w̄‖² (w̄ = G's w_avg or a running mean of the
    trajectory); optional temporal smoothness.
 
-Runs single-process or under `torchrun` (gradients are averaged over processes by an explicit all-reduce, so the
-discriminators can be called twice per step without DistributedDataParallel's bookkeeping); everything random in a
+Runs single-process or under `torchrun` (gradients are averaged over processes by one all-reduce,
+`common.average_gradients`, the convention of every stage; BatchNorm is synchronised on GPUs); everything random in a
 step (initial latents, rollout noise) is drawn from generators seeded by (seed, step, the clip's position in the
 global batch), so one process and N processes compute the same thing, and a resumed run continues exactly.
 """
 from __future__ import annotations
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,8 +33,9 @@ from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, cl
                                     latent_reg_loss, r1_penalty, temporal_smoothness)
 from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
-from sound_video_gen.train.common import (DistEnv, RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
-                                          progress, seed_for_rank, step_batches, item_generators, check_hyperparameters)
+from sound_video_gen.train.common import (RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
+                                          progress, seed_for_rank, step_batches, item_generators, check_hyperparameters,
+                                          average_gradients, make_scaler, same_start, sync_batchnorm)
 from sound_video_gen.train.clip import batch_texts, collate
 
 __all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss"]
@@ -74,7 +76,7 @@ class SSVGTrainConfig(Config):
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
-    amp: bool = True                      # float16 autocast for the discriminators and E_a on CUDA
+    amp: bool = True                      # mixed precision on CUDA (bf16, or fp16 + GradScaler) for E_a, the GRUs, D and CLIP; G stays fp32
     progress: bool = True
 
     def __post_init__(self):
@@ -146,9 +148,11 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     return w0, noise
 
 
-def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str):
-    "Trajectory and frames for a batch: (ws (B, T, num_ws, w_dim), frames (B, T, 3, H, W))."
-    ws = model(windows, w0, noise=noise, sound=sound)
+def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None):
+    """Trajectory and frames for a batch: (ws (B, T, num_ws, w_dim), frames (B, T, 3, H, W)). Mixed precision (`amp`,
+    an autocast context) covers E_a and the GRUs only: the frozen StyleGAN renders in float32."""
+    with amp or contextlib.nullcontext(): ws = model(windows, w0, noise=noise, sound=sound)
+    ws = ws.float()
     return ws, render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1]))
 
 
@@ -203,30 +207,6 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor, windows: torch.Tensor, 
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Gradient averaging over processes
-
-def _average_grads(params: list[torch.Tensor], env: DistEnv) -> None:
-    "All-reduce (mean) the gradients of `params` over processes; missing gradients count as zeros."
-    if not env.distributed: return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= env.world_size
-    i = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[i:i + n].view_as(p).clone()
-        i += n
-
-
-def _same_start(modules: list[nn.Module], env: DistEnv) -> None:
-    "Broadcast rank 0's parameters and buffers (identical initial weights everywhere)."
-    if not env.distributed: return
-    for m in modules:
-        for t in list(m.parameters()) + list(m.buffers()): dist.broadcast(t.data, 0)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # The loop
 
 def train_ssvg(cfg: SSVGTrainConfig,
@@ -253,18 +233,20 @@ def train_ssvg(cfg: SSVGTrainConfig,
         T = first["frames"].shape[0]
 
         seed_everything(cfg.seed)                        # identical initial weights on every rank
-        model = SSVG(mcfg).to(env.device)
+        model = sync_batchnorm(SSVG(mcfg).to(env.device), env)
         check_generator(model, G)
         D_img, D_vid = ImageDiscriminator(dcfg.replace(num_frames=T)).to(env.device), VideoDiscriminator(dcfg.replace(num_frames=T)).to(env.device)
         w_mean = RunningMean((mcfg.num_ws, mcfg.w_dim)).to(env.device)
-        _same_start([model, D_img, D_vid], env)
+        same_start([model, D_img, D_vid], env)
         opt_g = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": cfg.lr_encoder},
                                    {"params": model.recurrent.parameters(), "lr": cfg.lr_recurrent}], betas=tuple(cfg.betas))
         opt_d = torch.optim.AdamW(list(D_img.parameters()) + list(D_vid.parameters()), lr=cfg.lr_discriminator,
                                   betas=tuple(cfg.betas))
         seed_for_rank(cfg.seed, env.rank)
         modules = {"model": model, "d_image": D_img, "d_video": D_vid, "w_mean": w_mean}
-        st = run.resume(modules, {"opt_g": opt_g, "opt_d": opt_d})
+        scaler_g, scaler_d = make_scaler(env, cfg.amp), make_scaler(env, cfg.amp)
+        optimizers = {"opt_g": opt_g, "opt_d": opt_d, "scaler_g": scaler_g, "scaler_d": scaler_d}
+        st = run.resume(modules, optimizers)
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         g_params = [p for p in model.parameters()]
         d_params = list(D_img.parameters()) + list(D_vid.parameters())
@@ -282,9 +264,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             if frozen.clip is not None and cfg.w_clip_text > 0 and cfg.lambda_enc > 0:
                 with torch.no_grad(): text_emb = frozen.clip.encode_text(batch_texts(batch, cfg.class_template, 1.0 if cfg.text_source == "class" else 0.0))
             model.train()
-            with autocast(env, cfg.amp):
-                ws, fake = generate(model, G, windows, w0, noise, mcfg.sound)
-            fake = fake.float()
+            ws, fake = generate(model, G, windows, w0, noise, mcfg.sound, autocast(env, cfg.amp))
             if fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
 
@@ -294,9 +274,9 @@ def train_ssvg(cfg: SSVGTrainConfig,
                 with autocast(env, cfg.amp):
                     d_terms = discriminator_loss(D_img, D_vid, real, fake.detach(), cfg)
                 opt_d.zero_grad(set_to_none=True)
-                sum(v.float() for v in d_terms.values()).backward()
-                _average_grads(d_params, env)
-                opt_d.step()
+                scaler_d.scale(sum(v.float() for v in d_terms.values())).backward()
+                average_gradients(d_params, env)
+                scaler_d.step(opt_d); scaler_d.update()
 
             # Model step (discriminators frozen for it).
             w_bar = w_mean.mean if cfg.reg_target == "running_mean" and w_mean.count > 0 else w_avg  # w_avg until the mean has data
@@ -307,10 +287,11 @@ def train_ssvg(cfg: SSVGTrainConfig,
             opt_g.zero_grad(set_to_none=True)
             loss = sum(v.float() for v in g_terms.values()) if g_terms else None
             if loss is not None:
-                loss.backward()
-                _average_grads(g_params, env)
+                scaler_g.scale(loss).backward()
+                average_gradients(g_params, env)
+                scaler_g.unscale_(opt_g)
                 gn = float(torch.nn.utils.clip_grad_norm_(g_params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf")))
-                opt_g.step()
+                scaler_g.step(opt_g); scaler_g.update()
             else:
                 gn = 0.0
             if cfg.reg_target == "running_mean":
@@ -326,7 +307,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             if run.due(done, cfg.log_every, cfg.max_steps): rec = run.log(done, **rec)
             if env.is_main and cfg.sample_every and run.due(done, cfg.sample_every, cfg.max_steps):
                 _write_sample(run.path / "samples" / f"step-{done:07d}.mp4", fake[0], real[0], mcfg.fps)
-            if run.due(done, cfg.ckpt_every, cfg.max_steps): run.save(done, modules, {"opt_g": opt_g, "opt_d": opt_d})
+            if run.due(done, cfg.ckpt_every, cfg.max_steps): run.save(done, modules, optimizers)
             if on_step is not None: on_step(done, rec)
         if env.is_main:
             save_ssvg(run.path / "ssvg.safetensors", model.eval(), meta={"step": cfg.max_steps, "generator": cfg.generator})
