@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import Config, UserError
+from .core import Config, UserError, check_ranges, check_regular_file
 
 # %% auto #0
 __all__ = ['SOUNDFILE_EXTS', 'SilentAudioWarning', 'TruncatedAudioWarning', 'load_audio', 'MelConfig', 'mel_power',
@@ -30,9 +30,7 @@ class TruncatedAudioWarning(UserWarning):
 SOUNDFILE_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
 
 def _check_file(path) -> Path:
-    p = Path(path)
-    if not p.exists(): raise UserError(f"audio file {p} does not exist.")
-    if p.is_dir(): raise UserError(f"{p} is a folder, not an audio file.")
+    p = check_regular_file(path, "audio file")   # before any open(): a FIFO would block forever
     try:
         size = p.stat().st_size
         with open(p, "rb"): pass
@@ -152,6 +150,9 @@ class MelConfig(Config):
         if self.norm not in ("slaney", None): bad.append(f"norm={self.norm!r}")
         if self.clip_frames < 1 or self.window_frames < 1: bad.append("clip_frames/window_frames must be >= 1")
         if bad: raise UserError(f"invalid MelConfig: {', '.join(bad)}.")
+        check_ranges(self, sample_rate=(1000, 384_000), n_fft=(8, 65_536), hop_length=(1, self.n_fft), n_mels=(1, 1024),
+                     f_min=(0, self.sample_rate / 2), power=(0.5, 4), top_db=(1, 300), clip_frames=(1, 1_000_000),
+                     window_frames=(1, 4096), pad_mode={"constant", "reflect", "replicate", "circular"})
 
     @property
     def frame_rate(self) -> float:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #5c5127dc
 from __future__ import annotations
-import importlib, json, os, random, tempfile, typing, warnings
+import importlib, json, math, os, random, stat, tempfile, typing, warnings
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,40 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'UserError', 'run_cli', 'seed_everything', 'get_device', 'Config', 'add_config_dir', 'list_configs',
-           'config_class', 'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'flatten_state',
-           'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
+__all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'check_ranges', 'run_cli', 'seed_everything', 'get_device', 'Config',
+           'add_config_dir', 'list_configs', 'config_class', 'config_from_dict', 'get_config', 'atomic_path',
+           'atomic_write_text', 'flatten_state', 'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta',
+           'load_checkpoint', 'load_state_strict']
 
 # %% ../nbs/00_core.ipynb #9edc7150
 class UserError(Exception):
     "A problem with the user's input (a file, a parameter, a checkpoint): shown as one sentence, never a traceback."
+
+def check_regular_file(path: str | Path, what: str = "file") -> Path:
+    "`path` as a `Path` if it is an existing regular file; otherwise one sentence (a FIFO or device is never opened)."
+    p = Path(path)
+    try: st = p.stat()
+    except FileNotFoundError: raise UserError(f"{what} {p} does not exist.") from None
+    except OSError as e: raise UserError(f"cannot read {what} {p}: {e.strerror}.") from None
+    if stat.S_ISDIR(st.st_mode): raise UserError(f"{p} is a folder, not a {what}.")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{p} is not a regular file (a pipe, FIFO or device); save the {what} to a file first.")
+    return p
+
+def check_ranges(cfg, **rules) -> None:
+    """Raise one `UserError` naming every field of `cfg` outside its rule: `(lo, hi)` bounds (inclusive; None for
+    open) or a tuple/set of allowed values."""
+    bad = []
+    for name, rule in rules.items():
+        v = getattr(cfg, name)
+        if isinstance(rule, (set, frozenset)):
+            if v not in rule: bad.append(f"{name}={v!r} (choose {', '.join(map(repr, sorted(rule, key=str)))})")
+            continue
+        lo, hi = rule
+        if v is None: continue
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            bad.append(f"{name}={v!r} (must be in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}])")
+    if bad: raise UserError(f"invalid {type(cfg).__name__}: {'; '.join(bad)}.")
 
 # %% ../nbs/00_core.ipynb #2531d007
 def run_cli(main, argv=None) -> int:
@@ -32,6 +59,9 @@ def run_cli(main, argv=None) -> int:
         return main(argv) or 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: ran out of memory; use smaller sizes, fewer frames or a shorter sound.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -81,6 +111,7 @@ def _check_scalar(cls, name, typ, value):
     if want is int and isinstance(value, float) and value.is_integer(): return int(value)
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
         raise UserError(f"{cls.__name__}.{name} must be {t}, got {value!r}.")
+    if want is float and not math.isfinite(value): raise UserError(f"{cls.__name__}.{name} must be a finite number, got {value!r}.")
     return value
 
 @dataclass
@@ -152,13 +183,16 @@ def _to_jsonable(v):
 
 def _read_json(path_or_text):
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and not path_or_text.lstrip().startswith("{")):
-        p = Path(path_or_text)
-        if not p.is_file(): raise UserError(f"config file {p} does not exist.")
-        text = p.read_text(encoding="utf-8")
+        p = check_regular_file(path_or_text, "config file")
+        try: text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError: raise UserError(f"{p} is not a UTF-8 text file.") from None
     else:
         text, p = path_or_text, "<string>"
-    try: return json.loads(text)
+    try: d = json.loads(text)
     except json.JSONDecodeError as e: raise UserError(f"{p} is not valid JSON ({e.msg} at line {e.lineno}).") from None
+    except RecursionError: raise UserError(f"{p} is nested too deeply to be a config.") from None
+    if not isinstance(d, dict): raise UserError(f"{p} must hold a JSON object, got a {type(d).__name__}.")
+    return d
 
 # %% ../nbs/00_core.ipynb #b6b5087e
 def _package_dir() -> Path:
@@ -201,7 +235,7 @@ def config_from_dict(d: dict) -> Config:
 def get_config(name: str, **overrides) -> Config:
     "The named config (see `list_configs`), or a JSON file path, with `overrides` applied."
     p = Path(name)
-    if p.suffix == ".json" and p.is_file(): d = _read_json(p)
+    if p.suffix.lower() == ".json": d = _read_json(p)
     else:
         for folder in _CONFIG_DIRS:
             f = folder / f"{name}.json"
@@ -211,6 +245,11 @@ def get_config(name: str, **overrides) -> Config:
     return config_from_dict({**d, **overrides})
 
 # %% ../nbs/00_core.ipynb #edb8a72c
+def _umask() -> int:
+    "The process umask (read without changing it for good)."
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 @__import__("contextlib").contextmanager
 def atomic_path(path: str | Path, overwrite: bool = True):
     "Yield a temporary path next to `path`; on success rename it to `path`, on error delete it."
@@ -218,12 +257,15 @@ def atomic_path(path: str | Path, overwrite: bool = True):
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     if not path.parent.exists(): raise UserError(f"folder {path.parent} does not exist.")
+    if not path.parent.is_dir(): raise UserError(f"{path.parent} is a file, not a folder.")
+    if path.is_dir(): raise UserError(f"{path} is a folder; give a file name.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; outputs get ordinary permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -311,13 +353,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return unflatten_state(tensors, skeleton), cfg, meta
 
 def _check_ckpt_path(path):
-    path = Path(path)
-    if not path.exists(): raise UserError(f"checkpoint {path} does not exist.")
-    if path.is_dir(): raise UserError(f"checkpoint {path} is a folder, not a .safetensors file.")
-    return path
+    return check_regular_file(path, "checkpoint")
 
 # %% ../nbs/00_core.ipynb #754430f2
-def load_state_strict(module: torch.nn.Module, state: dict, what: str = "checkpoint") -> torch.nn.Module:
+def load_state_strict(module: torch.nn.Module, state: dict, what: str = "checkpoint",
+                      assign: bool = False,  # take the tensors as they are (e.g. meta tensors) instead of copying
+                     ) -> torch.nn.Module:
     "Load `state` into `module`, raising `UserError` that names missing, unexpected or mis-shaped keys."
     own = module.state_dict()
     missing = [k for k in own if k not in state]
@@ -330,5 +371,5 @@ def load_state_strict(module: torch.nn.Module, state: dict, what: str = "checkpo
     if shapes: problems.append(f"shape mismatch {', '.join(shapes[:5])}{' …' if len(shapes) > 5 else ''}")
     if problems:
         raise UserError(f"the {what} does not fit {type(module).__name__}: {'; '.join(problems)}.")
-    module.load_state_dict(state)
+    module.load_state_dict(state, assign=assign)
     return module

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sound_video_gen.cli.common import ArgParser
-from sound_video_gen.core import UserError
+from sound_video_gen.cli.common import SEED, ArgParser, ranged
+from sound_video_gen.core import UserError, check_regular_file
 
 
 def _train(argv):
@@ -15,13 +15,12 @@ def _train(argv):
     p.add_argument("data", help="SynthScapes dataset folder (metadata.csv + class folders)")
     p.add_argument("--run-dir", required=True, help="output folder (resumes if it holds a checkpoint)")
     p.add_argument("--config", help="SSClassifierConfig JSON file (default: built-in defaults)")
-    p.add_argument("--max-steps", type=int, help="override max_steps")
-    p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--max-steps", type=ranged(int, 1, 10**9), help="override max_steps")
+    p.add_argument("--seed", type=SEED, help="override the seed")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --run-dir and start again")
     a = p.parse_args(argv)
     cfg = SSClassifierConfig.from_json(a.config) if a.config else SSClassifierConfig()
     if a.max_steps is not None:
-        if a.max_steps < 1: raise UserError(f"--max-steps must be at least 1, got {a.max_steps}.")
         cfg = cfg.replace(max_steps=a.max_steps)
     if a.seed is not None: cfg = cfg.replace(seed=a.seed)
     if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
@@ -43,14 +42,16 @@ def _run(argv):
     p.add_argument("--generator", help="generator for latent methods: a config name (random weights, e.g. stylegan2-64), "
                    "a .safetensors generator or an NVlabs .pkl")
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the method (default test)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-clips", type=int, help="only the first N segments (quick runs)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--max-clips", type=ranged(int, 2, 10**6), help="only the first N segments (quick runs)")
     p.add_argument("--log", help="append the record to this .jsonl file")
     a = p.parse_args(argv)
-    if a.max_clips is not None and a.max_clips < 2: raise UserError(f"--max-clips must be at least 2, got {a.max_clips}.")
     if a.log and not Path(a.log).parent.is_dir(): raise UserError(f"folder {Path(a.log).parent} does not exist.")
     rec = benchmark(a.method, a.split, a.data, a.classifier, a.generator, a.seed, a.max_clips, a.log, progress=True)
     print(results_table([rec]))
+    if not rec["results"].get("num_sync"):
+        print("note: sync is nan because no clip of this split has a motion driver (the <clip>.motion.npy files "
+              "SynthScapes writes next to each video); sync needs them, the other scores do not.")
     return 0
 
 
@@ -59,14 +60,16 @@ def _table(argv):
     p = ArgParser(prog="sound-video-gen bench table", description="Print the benchmark records of a .jsonl file as a markdown table.")
     p.add_argument("log", help="a .jsonl file written by 'bench run --log'")
     a = p.parse_args(argv)
-    path = Path(a.log)
-    if not path.is_file(): raise UserError(f"{path} does not exist.")
+    path = check_regular_file(a.log, "results file")
+    try: text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError: raise UserError(f"{path} is not a UTF-8 text file (expected JSON lines from 'bench run --log').") from None
     recs = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         try: r = json.loads(line)
-        except json.JSONDecodeError: raise UserError(f"{path} line {i} is not JSON.") from None
-        if r.get("benchmark", "").startswith("synthscapes-bench"): recs.append(r)
+        except (json.JSONDecodeError, RecursionError): raise UserError(f"{path} line {i} is not JSON.") from None
+        if not isinstance(r, dict): raise UserError(f"{path} line {i} is a JSON {type(r).__name__}, not an object (a record).")
+        if str(r.get("benchmark", "")).startswith("synthscapes-bench"): recs.append(r)
     if not recs: raise UserError(f"{path} holds no SynthScapes-Bench records.")
     print(results_table(recs))
     return 0

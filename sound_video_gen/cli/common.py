@@ -15,19 +15,51 @@ for nested configs, and the flags of the training stages, each with one name and
 from __future__ import annotations
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from sound_video_gen.core import Config, UserError
 
-__all__ = ["ArgParser", "parse_sets", "merge", "add_stage_args", "stage_config", "set_threads", "check_out"]
+__all__ = ["ArgParser", "ranged", "SEED", "FRAMES", "SIZE", "WORKERS", "THREADS", "SECONDS", "FPS", "STEPS", "BATCH", "LR",
+           "PSI", "SAMPLE_RATE", "parse_sets", "merge", "add_stage_args", "stage_config", "set_threads", "check_out"]
 
 
 class ArgParser(argparse.ArgumentParser):
     "An argparse parser whose errors are `UserError`s (one sentence, exit code 2)."
     def error(self, message):
         raise UserError(f"{message} (see '{self.prog} --help').")
+
+
+def ranged(kind: type, lo: float | None = None, hi: float | None = None, open_lo: bool = False):
+    "An argparse `type`: an int or a finite float in [lo, hi] (or (lo, hi] with `open_lo`), else one sentence."
+    noun = "an integer" if kind is int else "a number"
+    span = f"{'(' if open_lo else '['}{lo}, {hi}]"
+    def parse(text: str):
+        try: v = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if kind is float and not math.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if (lo is not None and (v < lo or (open_lo and v == lo))) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be in {span}, got {text}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+# The numeric options, with the bounds that keep memory and time finite.
+SEED = ranged(int, 0, 2**32 - 1)
+FRAMES = ranged(int, 1, 4096)
+SIZE = ranged(int, 8, 4096)
+WORKERS = ranged(int, 0, 64)
+THREADS = ranged(int, 1, 256)
+SECONDS = ranged(float, 0, 86_400, open_lo=True)
+FPS = ranged(float, 0, 240, open_lo=True)
+STEPS = ranged(int, 0, 10**9)
+BATCH = ranged(int, 1, 65_536)
+LR = ranged(float, 0, 10, open_lo=True)
+PSI = ranged(float, -2, 2)
+SAMPLE_RATE = ranged(int, 4000, 192_000)
 
 
 def parse_sets(pairs: list[str]) -> dict:
@@ -60,14 +92,14 @@ def add_stage_args(p: argparse.ArgumentParser, lr: bool = True) -> argparse.Argu
     p.add_argument("data", help="dataset folder (SynthScapes, Landscape, Sub-URMP or <class>/<clip> videos)")
     p.add_argument("--run-dir", required=True, help="run folder: config.json, log.jsonl, checkpoints, exported weights")
     p.add_argument("--config", help="a JSON file with the stage's config (the flags below override it)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps (a resumed run continues to it)")
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    if lr: p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--seed", type=int, help="seed of every random draw")
+    p.add_argument("--max-steps", type=STEPS, help="stop after this many steps (a resumed run continues to it)")
+    p.add_argument("--batch-size", type=BATCH, help="global batch size")
+    if lr: p.add_argument("--lr", type=LR, help="peak learning rate")
+    p.add_argument("--seed", type=SEED, help="seed of every random draw")
     p.add_argument("--device", help="cpu, cuda or auto")
-    p.add_argument("--ckpt-every", type=int, help="write the resumable checkpoint every N steps")
-    p.add_argument("--workers", type=int, help="DataLoader worker processes")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine; default: torch's choice)")
+    p.add_argument("--ckpt-every", type=STEPS, help="write the resumable checkpoint every N steps")
+    p.add_argument("--workers", type=WORKERS, help="DataLoader worker processes")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (1 is fastest on a busy machine; default: torch's choice)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --run-dir and start again")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="other config fields; dotted keys reach nested configs, e.g. --set model.sound=first w_reg=0.5")
@@ -87,9 +119,7 @@ def stage_config(cls: type[Config], a: argparse.Namespace, extra: dict | None = 
 
 def set_threads(a: argparse.Namespace) -> None:
     "Apply `--threads`."
-    if a.threads is not None:
-        if a.threads < 1: raise UserError(f"--threads must be >= 1, got {a.threads}.")
-        torch.set_num_threads(a.threads)
+    if a.threads is not None: torch.set_num_threads(a.threads)
 
 
 def check_out(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
@@ -97,6 +127,8 @@ def check_out(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | Non
     out = Path(path)
     if suffixes and out.suffix.lower() not in suffixes:
         raise UserError(f"output must end in {', '.join(suffixes)}, got {out.name!r}.")
+    if out.parent.exists() and not out.parent.is_dir(): raise UserError(f"{out.parent} is a file, not a folder.")
     if not out.parent.is_dir(): raise UserError(f"output folder {out.parent} does not exist.")
+    if out.is_dir(): raise UserError(f"{out} is a folder; give a file name.")
     if out.exists() and not overwrite: raise UserError(f"{out} already exists; pass --overwrite to replace it.")
     return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 from pathlib import Path
 
-from sound_video_gen.cli.common import ArgParser, check_out
+from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_out, ranged
 from sound_video_gen.core import UserError, atomic_path
 
 
@@ -13,15 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", help="write the generator here as .safetensors")
     p.add_argument("--which", default="G_ema", choices=["G_ema", "G"], help="network to take from a .pkl (default G_ema)")
     p.add_argument("--grid", help="render a grid of samples to this .png")
-    p.add_argument("--n", type=int, default=8, help="samples in the grid (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the grid's latents")
-    p.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
+    p.add_argument("--n", type=ranged(int, 1, 64), default=8, help="samples in the grid (default 8)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the grid's latents")
+    p.add_argument("--psi", type=PSI, default=1.0, help="truncation psi (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     a = p.parse_args(argv)
     if not a.to and not a.grid: raise UserError("nothing to do: pass --to FILE.safetensors and/or --grid FILE.png.")
     if a.to: check_out(a.to, a.overwrite, (".safetensors",))
     if a.grid: check_out(a.grid, a.overwrite, (".png",))
-    if not 1 <= a.n <= 64: raise UserError(f"--n must be in [1, 64], got {a.n}.")
     from sound_video_gen.generators.legacy import load_generator, save_generator
     G = load_generator(a.src, which=a.which)
     if a.to:

@@ -5,17 +5,17 @@ import time
 import warnings
 from pathlib import Path
 
-from sound_video_gen.cli.common import ArgParser, add_stage_args, set_threads, stage_config
+from sound_video_gen.cli.common import FPS, FRAMES, SIZE, ArgParser, add_stage_args, ranged, set_threads, stage_config
 from sound_video_gen.core import UserError, get_config, list_configs
 
 
 def _clip_stage_parser(prog: str, description: str) -> ArgParser:
     p = add_stage_args(ArgParser(prog=prog, description=description))
-    p.add_argument("--frames", type=int, default=4, help="frames (and aligned mel windows) read per clip (default 4)")
-    p.add_argument("--fps", type=float, default=1.0, help="rate at which those frames are read (default 1: spread over 4 s)")
-    p.add_argument("--size", type=int, default=64, help="frame size in pixels (default 64)")
+    p.add_argument("--frames", type=FRAMES, default=4, help="frames (and aligned mel windows) read per clip (default 4)")
+    p.add_argument("--fps", type=FPS, default=1.0, help="rate at which those frames are read (default 1: spread over 4 s)")
+    p.add_argument("--size", type=SIZE, default=64, help="frame size in pixels (default 64)")
     p.add_argument("--mel", default="mel-synthscapes", help="mel config name or .json (default mel-synthscapes)")
-    p.add_argument("--window-frames", type=int, help="mel window width per frame (default: the mel config's)")
+    p.add_argument("--window-frames", type=ranged(int, 1, 4096), help="mel window width per frame (default: the mel config's)")
     p.add_argument("--eval-split", default="test", help="split to evaluate on at the end ('none' to skip; default test)")
     p.add_argument("--no-memory-cache", action="store_true", help="decode videos every step instead of once")
     return p
@@ -101,7 +101,7 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", help="frozen CLIP: open_clip architecture or a train-clip .safetensors")
     p.add_argument("--clip-pretrained", help="CLIP weights tag or file ('none' for random)")
     p.add_argument("--audio-encoder", help="frozen F_a: audio_encoder.safetensors from train-audio-clip")
-    p.add_argument("--frames", type=int, default=6, help="frames per training clip T (default 6)")
+    p.add_argument("--frames", type=FRAMES, default=6, help="frames per training clip T (default 6)")
     a = p.parse_args(argv)
     if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
     if a.frames < 2: raise UserError(f"--frames must be at least 2 (the video discriminator compares frames), got {a.frames}.")

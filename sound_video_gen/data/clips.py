@@ -412,7 +412,10 @@ class AVClipDataset(torch.utils.data.Dataset):
                  full_mel: bool = False,          # also return the whole clip's mel, cropped/padded to `cfg.clip_frames`
                  warn: bool = True,               # warn once about skipped files
                 ):
-        if not (isinstance(n_frames, int) and n_frames >= 1): raise UserError(f"n_frames must be an integer >= 1, got {n_frames!r}.")
+        if not (isinstance(n_frames, int) and 1 <= n_frames <= 4096): raise UserError(f"n_frames must be an integer in [1, 4096], got {n_frames!r}.")
+        sizes = [size] if isinstance(size, int) else list(size) if isinstance(size, (tuple, list)) and len(size) == 2 else None
+        if size is not None and (sizes is None or not all(isinstance(s, int) and 8 <= s <= 4096 for s in sizes)):
+            raise UserError(f"size must be an integer or (h, w) with values in [8, 4096], got {size!r}.")
         if fps is not None and not 0 < fps <= 240: raise UserError(f"fps must be in (0, 240], got {fps}.")
         if split not in (None, "train", "val", "test"): raise UserError(f"split must be 'train', 'val', 'test' or None, got {split!r}.")
         if start not in ("first", "center"): raise UserError(f"start must be 'first' or 'center', got {start!r}.")

@@ -242,6 +242,12 @@ def build_landscape(raw_dir: str | Path,          # <raw_dir>/<class>/<video>
                    ) -> dict:
     "Cut every raw video into clips, write the metadata table; returns {'clips': n, 'videos': n, 'skipped': [(path, reason)]}."
     raw, out = Path(raw_dir), Path(out_dir)
+    bad = [f"{k}={v!r}" for k, v, lo, hi in (("clip_seconds", clip_seconds, 0.1, 3600), ("fps", fps, 1, 240),
+                                             ("size", size, 8, 4096), ("sr", sr, 4000, 192_000),
+                                             ("max_clips_per_video", max_clips_per_video, 1, 100_000))
+           if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi)]
+    if bad: raise UserError(f"invalid clip settings: {', '.join(bad)} (clip_seconds in [0.1, 3600], fps in [1, 240], "
+                            "size in [8, 4096], sr in [4000, 192000], max_clips_per_video >= 1).")
     items, skipped = scan_folder(raw, require_audio=True, split_fracs=split_fracs)
     if (out / "metadata.csv").exists() and not overwrite:
         raise UserError(f"{out} already holds a dataset (metadata.csv); pass overwrite=True (CLI: --overwrite) to replace it.")

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core import (Config, UserError, config_from_dict, get_config, load_checkpoint, load_state_strict,
+from ..core import (Config, UserError, check_regular_file, config_from_dict, get_config, load_checkpoint, load_state_strict,
                                   save_checkpoint)
 from .stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from .stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
 # %% auto #0
 __all__ = ['PickledModule', 'RestrictedUnpickler', 'load_network_pkl', 'detect_architecture', 'config_from_pickled',
-           'build_from_pickled', 'check_generator', 'list_generator_configs', 'create_generator', 'save_generator',
-           'load_generator']
+           'check_shapes', 'build_from_pickled', 'check_generator', 'list_generator_configs', 'create_generator',
+           'save_generator', 'load_generator']
 
 # %% ../../nbs/04_generators.legacy.ipynb #fca1500c
 @dataclass
@@ -114,13 +114,13 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load_network_pkl(path: str | Path,  # an NVlabs network pickle (.pkl)
                     ) -> dict[str, Any]:
     "Read an NVlabs pickle safely: a dict like {'G': PickledModule, 'D': …, 'G_ema': …, 'training_set_kwargs': {…}}."
-    p = Path(path)
-    if not p.is_file(): raise UserError(f"network pickle {p} does not exist.")
+    p = check_regular_file(path, "network pickle")
     try:
         with open(p, "rb") as f: data = RestrictedUnpickler(f).load()
-    except UserError: raise
+    except UserError as e: raise UserError(f"{p}: {e}") from None
+    except (MemoryError, RecursionError): raise UserError(f"{p} is not a readable network pickle (it is nested or sized beyond reason).") from None
     except Exception as e:
-        raise UserError(f"{p} is not a readable network pickle ({type(e).__name__}: {e}).") from None
+        raise UserError(f"{p} is not a readable network pickle ({type(e).__name__}).") from None
     if isinstance(data, PickledModule): data = {"G_ema": data}
     if not isinstance(data, dict) or not any(isinstance(v, PickledModule) for v in data.values()):
         raise UserError(f"{p} holds no network (expected a dict with 'G_ema', 'G', 'D').")
@@ -182,11 +182,18 @@ def config_from_pickled(net: PickledModule) -> StyleGAN3Config | StyleGAN2Config
     cls = StyleGAN3Config if arch == "stylegan3" else StyleGAN2Config
     return cls.from_dict(kw).validate()
 
+def check_shapes(cfg: Config, state: dict[str, torch.Tensor], what: str) -> None:
+    "Compare `state` with the generator `cfg` describes, built on the meta device: nothing is allocated before it fits."
+    with torch.device("meta"): G = create_generator(cfg)
+    load_state_strict(G, {k: v.to("meta") for k, v in state.items()}, what=what, assign=True)
+
 def build_from_pickled(net: PickledModule) -> torch.nn.Module:
-    "Our generator, built from a pickled record's config and loaded strictly with its tensors."
+    "Our generator, built from a pickled record's config (checked first) and loaded strictly with its tensors."
     cfg = config_from_pickled(net)
+    state, what = net.state_dict(), f"pickled {detect_architecture(net)} generator"
+    check_shapes(cfg, state, what)
     G = create_generator(cfg)
-    load_state_strict(G, net.state_dict(), what=f"pickled {detect_architecture(net)} generator")
+    load_state_strict(G, state, what=what)
     return G.eval().requires_grad_(False)
 
 # %% ../../nbs/04_generators.legacy.ipynb #924119b4
@@ -223,16 +230,21 @@ def load_generator(path_or_name: str | Path,  # .safetensors, NVlabs .pkl, or a 
                   ) -> torch.nn.Module:
     "Load a generator (eval mode, no grad) from our safetensors, an official NVlabs pickle, or a config name."
     p = Path(path_or_name)
-    if p.suffix == ".pkl":
+    if p.suffix.lower() == ".pkl":
         data = load_network_pkl(p)
         if which not in ("G_ema", "G"): raise UserError(f"which must be 'G_ema' or 'G', got {which!r}.")
         if not isinstance(data.get(which), PickledModule):
             raise UserError(f"{p} has no '{which}' network (it holds: {', '.join(k for k, v in data.items() if isinstance(v, PickledModule))}).")
-        return build_from_pickled(data[which]).to(device)
-    if p.suffix == ".safetensors" or p.exists():
+        try: return build_from_pickled(data[which]).to(device)
+        except UserError as e:
+            if data[which].module_src: raise UserError(f"{e} (its embedded source code was read as text, never run)") from None
+            raise
+    if p.suffix.lower() == ".safetensors" or p.exists():
         state, cfg, meta = load_checkpoint(p)
         if not cfg or "config_class" not in cfg: raise UserError(f"{p} has no generator config in its header.")
-        G = create_generator(config_from_dict(cfg))
+        cfg = config_from_dict(cfg)
+        check_shapes(cfg, state, str(p))
+        G = create_generator(cfg)
         load_state_strict(G, state, what=str(p))
         return G.eval().requires_grad_(False).to(device)
     return create_generator(str(path_or_name)).eval().requires_grad_(False).to(device)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import Config, UserError
+from ..core import Config, UserError, check_ranges
 from .stylegan3 import FullyConnectedLayer, MappingNetwork, upfirdn2d
 
 # %% auto #0
@@ -196,6 +196,9 @@ class StyleGAN2Config(Config):
             raise UserError(f"img_resolution must be a power of two from 4 to 1024, got {r!r}.")
         for k in ("z_dim", "w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max"):
             if getattr(self, k) < 1: raise UserError(f"StyleGAN2Config.{k} must be at least 1, got {getattr(self, k)!r}.")
+        # upper bounds keep a hostile config (or pickle) from allocating without limit
+        check_ranges(self, z_dim=(1, 4096), c_dim=(0, 4096), w_dim=(1, 4096), img_channels=(1, 4), mapping_layers=(1, 16),
+                     channel_base=(1, 2**17), channel_max=(1, 2048), conv_clamp=(0, 1e6), num_fp16_res=(0, 16))
         return self
 
 class StyleGAN2Generator(torch.nn.Module):

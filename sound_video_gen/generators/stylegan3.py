@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import Config, UserError
+from ..core import Config, UserError, check_ranges
 
 # %% auto #0
 __all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer',
@@ -444,6 +444,11 @@ class StyleGAN3Config(Config):
         if not 0 <= self.num_critical < self.num_layers:
             raise UserError(f"num_critical must be in [0, num_layers), got {self.num_critical}.")
         if self.conv_kernel not in (1, 3, 5): raise UserError(f"conv_kernel must be 1, 3 or 5, got {self.conv_kernel}.")
+        # upper bounds keep a hostile config (or pickle) from allocating without limit
+        check_ranges(self, z_dim=(1, 4096), c_dim=(0, 4096), w_dim=(1, 4096), img_channels=(1, 4), mapping_layers=(1, 16),
+                     channel_base=(1, 2**17), channel_max=(1, 2048), num_layers=(1, 32), margin_size=(0, 64),
+                     filter_size=(1, 16), lrelu_upsampling=(1, 4), first_cutoff=(0.1, 64), first_stopband=(0.1, 64),
+                     last_stopband_rel=(1, 4), output_scale=(0, 16), conv_clamp=(0, 1e6), num_fp16_res=(0, 16))
         return self
 
 class SynthesisNetwork(torch.nn.Module):

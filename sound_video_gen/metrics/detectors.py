@@ -271,12 +271,18 @@ def load_inception(path: str | Path | None = None,  # pt_inception-2015-12-05-67
         return InceptionDetector(torch.jit.load(str(p), map_location=device), "inception-v3-torchscript", str(p), digest, resize, True, device)
     except RuntimeError:
         pass
-    try: state = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e: raise UserError(f"{p} is neither torchscript nor a state dict ({type(e).__name__}).") from None
+    state = _load_state(p, "neither torchscript nor a state dict")
     net = load_state_strict(fid_inception_v3(), state, "Inception-v3 state dict")
     return InceptionDetector(net, "inception-v3-pytorch-fid", str(p), digest, resize, False, device)
 
 # %% ../../nbs/31_metrics.detectors.ipynb #75b7064e
+def _load_state(p: Path, what: str) -> dict:
+    "A tensors-only `torch.load` (never code); a refusal becomes one sentence of ours, not torch's advice."
+    try: state = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as e: raise UserError(f"{p} is {what} ({type(e).__name__}); it was not loaded.") from None
+    if not isinstance(state, dict): raise UserError(f"{p} is {what} (it holds a {type(state).__name__}).")
+    return state
+
 _LPIPS_NETS = {"alex": ([64, 192, 384, 256, 256], [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]),
                "vgg": ([64, 128, 256, 512, 512], [(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)])}
 
@@ -323,8 +329,7 @@ def load_lpips(lin_path: str | Path | None = None,       # alex.pth / vgg.pth fr
     m = LPIPS(net)
     lp = find_weights(f"lpips-{net}", lin_path); bp = find_weights("alexnet" if net == "alex" else "vgg16", backbone_path)
     m.sha256 = {"lin": verify_weights(lp), "backbone": verify_weights(bp)}
-    lin = torch.load(str(lp), map_location="cpu", weights_only=True)
-    back = torch.load(str(bp), map_location="cpu", weights_only=True)
+    lin, back = _load_state(lp, "not an LPIPS head state dict"), _load_state(bp, "not a torchvision state dict")
     feats = {k[len("features."):]: v for k, v in back.items() if k.startswith("features.") and int(k.split(".")[1]) < m.slices[-1][1]}
     load_state_strict(m.features, feats, f"{net} backbone")
     own = {k: v for k, v in m.state_dict().items() if k.startswith("lin")}
