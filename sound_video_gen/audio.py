@@ -17,8 +17,9 @@ from .core import Config, UserError, check_ranges, check_regular_file
 
 # %% auto #0
 __all__ = ['SOUNDFILE_EXTS', 'SilentAudioWarning', 'TruncatedAudioWarning', 'load_audio', 'MelConfig', 'mel_power',
-           'power_to_unit', 'log_mel', 'load_mel', 'fixed_length', 'frame_centers', 'frame_windows', 'audio_windows',
-           'spec_augment', 'plot_mel']
+           'power_to_unit', 'log_mel', 'AudioStream', 'resample_blocks', 'mel_power_blocks', 'mel_frame_count',
+           'sound_stats', 'log_mel_blocks', 'load_mel', 'fixed_length', 'frame_centers', 'frame_windows',
+           'audio_windows', 'spec_augment', 'plot_mel']
 
 # %% ../nbs/01_audio.ipynb #1e3ee72a
 class SilentAudioWarning(UserWarning):
@@ -175,10 +176,11 @@ def mel_power(wave: torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
     m = _mel_module(cfg.to_json()).to(wave.device)
     return m(wave.float())
 
-def power_to_unit(S: torch.Tensor, top_db: float = 80.0, amin: float = 1e-10) -> torch.Tensor:
-    "dB relative to each clip's maximum, floored at -top_db, mapped to [0, 1]. Silent clips map to 0."
-    flat = S.flatten(-2)
-    ref = flat.max(-1).values[..., None, None]
+def power_to_unit(S: torch.Tensor, top_db: float = 80.0, amin: float = 1e-10,
+                  ref: float | None = None,  # the 0-dB power; None: each clip's maximum
+                 ) -> torch.Tensor:
+    "dB relative to each clip's maximum (or `ref`), floored at -top_db, mapped to [0, 1]. Silent clips map to 0."
+    ref = S.flatten(-2).max(-1).values[..., None, None] if ref is None else torch.as_tensor(ref, dtype=S.dtype, device=S.device)
     db = 10 * torch.log10(S.clamp_min(amin)) - 10 * torch.log10(ref.clamp_min(amin))
     db = db.clamp_min(-top_db)
     unit = db / top_db + 1
@@ -188,10 +190,196 @@ def log_mel(wave: torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
     "The paper's spectrogram: (..., samples) at `cfg.sample_rate` -> (..., n_mels, frames) in [0, 1]."
     return power_to_unit(mel_power(wave, cfg), cfg.top_db)
 
-def load_mel(path: str | Path, cfg: MelConfig = MelConfig(), **kwargs) -> torch.Tensor:
-    "Load a file at `cfg.sample_rate` (mono) and return its log-mel spectrogram (n_mels, frames)."
-    wave, _ = load_audio(path, sr=cfg.sample_rate, **kwargs)
-    return log_mel(wave, cfg)
+# %% ../nbs/01_audio.ipynb #68f179e1
+class AudioStream:
+    "A sound read in blocks, never whole: a file `load_audio` can read, or a waveform in memory; `blocks()` starts over each time."
+    def __init__(self, source,                       # a file path, or a waveform (samples,) / (channels, samples) in [-1, 1]
+                 sr: int | None = None,              # the waveform's sample rate (files know their own)
+                 offset: float = 0.0,                # start here (seconds)
+                 duration: float | None = None,      # read at most this many seconds
+                 block_seconds: float = 10.0,        # size of one block
+                ):
+        if offset < 0 or (duration is not None and not duration > 0):
+            raise UserError(f"offset must be >= 0 and duration > 0 (got offset={offset}, duration={duration}).")
+        self.offset, self.duration = float(offset), duration
+        if isinstance(source, (str, Path)):
+            self.path, self.wave = _check_file(source), None
+            self.kind, self.sample_rate, self.channels = self._open_info()
+        else:
+            w = source.detach().cpu().float().numpy() if isinstance(source, torch.Tensor) else np.asarray(source, np.float32)
+            if w.ndim == 1: w = w[None]
+            if w.ndim != 2 or w.shape[1] == 0: raise UserError(f"a waveform must be (samples,) or (channels, samples), got {w.shape}.")
+            if not (isinstance(sr, int) and 1000 <= sr <= 384_000): raise UserError(f"a waveform needs sr= (an integer rate in Hz), got {sr!r}.")
+            if not np.isfinite(w).all(): raise UserError("the waveform contains NaN or infinite samples.")
+            self.path, self.wave, self.kind, self.sample_rate, self.channels = None, w, "array", sr, w.shape[0]
+        self.block = max(1, int(block_seconds * self.sample_rate))
+
+    def __repr__(self): return f"AudioStream({self.path or 'waveform'}, {self.sample_rate} Hz, {self.channels} ch)"
+
+    def _open_info(self):
+        p = self.path
+        if p.suffix.lower() in SOUNDFILE_EXTS:
+            import soundfile as sf
+            try:
+                info = sf.info(str(p))
+                if info.frames > 0: return "soundfile", int(info.samplerate), int(info.channels)
+            except Exception: pass  # damaged, or not what its name says: let FFmpeg try
+        import av
+        try: c = av.open(str(p))
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+            raise UserError(f"{p} is not a readable audio or video file (unknown format, or the file is corrupt).") from None
+        with c:
+            if not c.streams.audio:
+                what = "a video without sound" if c.streams.video else "a file without an audio track"
+                raise UserError(f"{p} is {what}; it needs an audio track.")
+            s = c.streams.audio[0]
+            return "av", int(s.codec_context.sample_rate or s.rate), int(s.codec_context.channels or 1)
+
+    def _span(self):
+        start = int(round(self.offset * self.sample_rate))
+        return start, None if self.duration is None else start + int(round(self.duration * self.sample_rate))
+
+    def blocks(self):
+        "Yield float32 arrays (channels, ≤ block samples) in order, from `offset` for `duration`."
+        start, stop = self._span()
+        if self.kind == "array": gen = (self.wave[:, i:i + self.block] for i in range(start, self.wave.shape[1] if stop is None else min(stop, self.wave.shape[1]), self.block))
+        elif self.kind == "soundfile": gen = self._sf_blocks(start, stop)
+        else: gen = self._av_blocks(start, stop)
+        got = 0
+        for b in gen:
+            if not np.isfinite(b).all(): raise UserError(f"{self.path or 'the waveform'} contains NaN or infinite samples; the file is corrupt.")
+            got += b.shape[1]
+            if b.shape[1]: yield b
+        if got == 0: raise UserError(f"{self.path or 'the waveform'} contains no audio samples" + (" after the requested offset." if start else "."))
+
+    def _sf_blocks(self, start, stop):
+        import soundfile as sf
+        with sf.SoundFile(str(self.path)) as f:
+            if start: f.seek(min(start, f.frames))
+            left = None if stop is None else stop - start
+            while left is None or left > 0:
+                n = self.block if left is None else min(self.block, left)
+                b = f.read(n, dtype="float32", always_2d=True)
+                if len(b) == 0: break
+                if left is not None: left -= len(b)
+                yield np.ascontiguousarray(b.T)
+
+    def _av_blocks(self, start, stop):
+        import av
+        pos, pending, n_pending = 0, [], 0
+        with av.open(str(self.path)) as c:
+            stream = c.streams.audio[0]
+            resampler = av.AudioResampler(format="fltp")  # planar float32, channels kept
+            try:
+                for frame in c.decode(stream):
+                    for f in resampler.resample(frame):
+                        a = f.to_ndarray()
+                        lo, hi = max(start - pos, 0), a.shape[1] if stop is None else min(a.shape[1], stop - pos)
+                        pos += a.shape[1]
+                        if hi > lo: pending.append(a[:, lo:hi]); n_pending += hi - lo
+                    if n_pending >= self.block:
+                        yield np.concatenate(pending, 1); pending, n_pending = [], 0
+                    if stop is not None and pos >= stop: break
+            except av.error.FFmpegError:
+                if pos == 0: raise UserError(f"{self.path} is corrupt: its audio track cannot be decoded.") from None
+                warnings.warn(f"{self.path} looks truncated or damaged: decoding stopped after {pos} samples.",
+                              TruncatedAudioWarning, stacklevel=3)
+        if pending: yield np.concatenate(pending, 1)
+
+    def mono_blocks(self, sr: int | None = None):
+        "Mono float32 tensors (samples,), resampled to `sr` as `load_audio` does (`None`: the source's rate)."
+        mono = (torch.from_numpy(b).mean(0) for b in self.blocks())
+        if sr is None or sr == self.sample_rate: return mono
+        return resample_blocks(mono, self.sample_rate, sr)
+
+# %% ../nbs/01_audio.ipynb #63d23a47
+def resample_blocks(blocks, orig_sr: int, new_sr: int):
+    "Resample a stream of mono tensors (samples,) with torchaudio's windowed-sinc filter; the joined output equals `resample` of the joined input."
+    import math
+    import torchaudio.functional as AF
+    from torchaudio.functional.functional import _get_sinc_resample_kernel
+    g = math.gcd(orig_sr, new_sr)
+    o, n = orig_sr // g, new_sr // g
+    kernel, width = _get_sinc_resample_kernel(orig_sr, new_sr, g, dtype=torch.float32)
+    # Output group i (n samples) reads input samples [i*o - width, i*o + width + o): keep that much context.
+    buf, b0, i, total = torch.zeros(width), -width, 0, 0   # buf holds input samples b0, b0+1, ...
+    def run(i_end):
+        seg = buf[i * o - width - b0: (i_end - 1) * o + width + o - b0]
+        return F.conv1d(seg[None, None], kernel, stride=o)[0].t().reshape(-1)
+    for x in blocks:
+        total += x.shape[-1]
+        buf = torch.cat([buf, x.float()])
+        i_end = (b0 + buf.shape[0] - width - o) // o + 1   # groups whose inputs are all here
+        if i_end > i:
+            yield run(i_end)
+            i = i_end
+            drop = i * o - width - b0
+            buf, b0 = buf[drop:], b0 + drop
+    target = math.ceil(n * total / o)                    # as torchaudio: ceil(new * length / orig)
+    i_last = -(-target // n)                           # groups needed for `target` samples
+    done = i * n
+    if i_last > i:
+        buf = torch.cat([buf, torch.zeros(max(0, (i_last - 1) * o + width + o - b0 - buf.shape[0]))])
+        out = run(i_last)
+        yield out[:target - done]
+
+# %% ../nbs/01_audio.ipynb #487fd614
+def mel_power_blocks(blocks,                          # mono tensors (samples,) at `cfg.sample_rate`, in order
+                     cfg: MelConfig = MelConfig()):
+    "The linear mel power spectrogram of a stream, block by block: the joined blocks equal `mel_power` of the joined sound."
+    if cfg.pad_mode != "constant": raise UserError(f"streaming spectrograms need pad_mode='constant', got {cfg.pad_mode!r}.")
+    m = _mel_module(cfg.replace(center=False).to_json())
+    half = cfg.n_fft // 2 if cfg.center else 0
+    buf, k, total = torch.zeros(half), 0, 0            # buf[0] is padded sample k * hop
+    def frames(upto):                                  # frames k .. upto-1 from buf, then drop what no later frame reads
+        nonlocal buf, k
+        out = m(buf[: (upto - 1 - k) * cfg.hop_length + cfg.n_fft])
+        buf = buf[(upto - k) * cfg.hop_length:]; k = upto
+        return out
+    for x in blocks:
+        total += x.shape[-1]
+        buf = torch.cat([buf, x.float()])
+        ready = k + (buf.shape[0] - cfg.n_fft) // cfg.hop_length + 1 if buf.shape[0] >= cfg.n_fft else k
+        if ready > k: yield frames(ready)
+    if total == 0: raise UserError("cannot compute a spectrogram of zero samples.")
+    n_total = mel_frame_count(total, cfg)
+    if n_total > k:
+        buf = torch.cat([buf, torch.zeros(max(0, (n_total - 1 - k) * cfg.hop_length + cfg.n_fft - buf.shape[0]))])
+        yield frames(n_total)
+
+def mel_frame_count(n_samples: int, cfg: MelConfig = MelConfig()) -> int:
+    "Number of mel frames of a sound of `n_samples` samples (at `cfg.sample_rate`)."
+    if cfg.center: return 1 + n_samples // cfg.hop_length
+    if n_samples < cfg.n_fft: raise UserError(f"a sound of {n_samples} samples is shorter than one STFT frame ({cfg.n_fft}).")
+    return 1 + (n_samples - cfg.n_fft) // cfg.hop_length
+
+# %% ../nbs/01_audio.ipynb #d415d56c
+def sound_stats(stream: AudioStream, cfg: MelConfig = MelConfig()) -> dict:
+    "First pass over a stream: its length and the loudest mel bin (the dB reference of `log_mel`), in bounded memory."
+    ref, n = 0.0, 0
+    def counted():
+        nonlocal n
+        for x in stream.mono_blocks(cfg.sample_rate): n += x.shape[-1]; yield x
+    n_mel = 0
+    for S in mel_power_blocks(counted(), cfg): ref = max(ref, float(S.max())); n_mel += S.shape[-1]
+    return dict(n_samples=n, seconds=n / cfg.sample_rate, n_mel=n_mel, ref=ref)
+
+def log_mel_blocks(stream: AudioStream, cfg: MelConfig = MelConfig(), ref: float | None = None):
+    "The paper's spectrogram of a stream, block by block, in dB below `ref` (default: a first pass finds the loudest bin)."
+    if ref is None: ref = sound_stats(stream, cfg)["ref"]
+    for S in mel_power_blocks(stream.mono_blocks(cfg.sample_rate), cfg): yield power_to_unit(S, cfg.top_db, ref=ref)
+
+def load_mel(path: str | Path,            # an audio file, or a video with an audio track
+             cfg: MelConfig = MelConfig(),
+             offset: float = 0.0,         # start reading here (seconds)
+             duration: float | None = None,  # read at most this many seconds
+             block_seconds: float = 10.0, # read and transform this much sound at a time
+            ) -> torch.Tensor:
+    "Load a file at `cfg.sample_rate` (mono) and return its log-mel spectrogram (n_mels, frames), in bounded memory."
+    stream = AudioStream(path, offset=offset, duration=duration, block_seconds=block_seconds)
+    ref = sound_stats(stream, cfg)["ref"]
+    if not ref > 0: warnings.warn(f"{stream.path} is silent (every sample is zero).", SilentAudioWarning, stacklevel=2)
+    return torch.cat(list(log_mel_blocks(stream, cfg, ref)), -1)
 
 # %% ../nbs/01_audio.ipynb #6afe891b
 def fixed_length(mel: torch.Tensor, n_frames: int, mode: str = "center",

@@ -1,6 +1,6 @@
 """The `sound-video-gen` command line.
 
-Each command group is one module of this package (`audio`, `bench`, `data`, `generator`, `synthscapes`, `train`),
+Each command group is one module of this package (`audio`, `bench`, `data`, `generate`, `generator`, `synthscapes`, `train`),
 with a function `(argv) -> int` that parses its flags (the shared vocabulary is in `cli.common`) and calls the
 library; nothing outside `cli/` parses arguments. This module only dispatches. User errors (`core.UserError`)
 become one sentence on stderr and exit code 2 (`core.run_cli`).
@@ -14,6 +14,8 @@ from sound_video_gen.core import UserError, run_cli
 # name -> ("module", "function", "one-line help"). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("sound_video_gen.cli.bench", "main", "SynthScapes-Bench: train its classifier, score a method (FVD-SS, IS-SS, consistency, sync)"),
+    "generate": ("sound_video_gen.cli.generate", "main", "turn a sound (or a video's sound, or a folder of them) into an mp4 with a model bundle"),
+    "bundle": ("sound_video_gen.cli.generate", "bundle_main", "assemble a model bundle from files or run folders, or --verify one"),
     "generator": ("sound_video_gen.cli.generator", "main", "convert an NVlabs StyleGAN .pkl to safetensors (safely) and/or render a sample grid"),
     "mel": ("sound_video_gen.cli.audio", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
     "train-ssvg": ("sound_video_gen.cli.train", "train_ssvg_main", "train the sound-guided video model (stage 3) on a dataset folder"),

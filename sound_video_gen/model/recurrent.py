@@ -66,20 +66,25 @@ class RecurrentBlock(nn.Module):
         return torch.cat(parts, 1), new_state
 
     def rollout(self, w0: torch.Tensor, dws: torch.Tensor, beta: float = 1.0, sound: str = "all",
-                generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+                state: dict | None = None,   # hidden states returned by a previous call: continue that rollout
+                t0: int = 0,                 # index of the first frame of `dws` in the whole video (for sound='first')
+                return_state: bool = False,  # also return the hidden states after the last frame
+               ):
         "Latents w_1..w_T (B, T, num_ws, w_dim) from w_0 (B, num_ws, w_dim) and offsets Δw_1..Δw_T (B, T, num_ws, w_dim)."
         if sound not in ("all", "first", "none"): raise UserError(f"sound must be 'all', 'first' or 'none', got {sound!r}.")
         if dws.dim() != 4 or dws.shape[0] != w0.shape[0] or dws.shape[2:] != w0.shape[1:]:
             raise UserError(f"offsets must be (B, T, {w0.shape[1]}, {w0.shape[2]}) for w0 {tuple(w0.shape)}, got {tuple(dws.shape)}.")
         B, T = dws.shape[:2]
         if noise is None and self.cfg.noise_std > 0: noise = self.draw_noise(B, T, generator, dws.device)
-        state, w, out = self.init_state(B, w0.device), w0, []
+        state, w, out = self.init_state(B, w0.device) if state is None else state, w0, []
         for t in range(T):
             dw = dws[:, t]
-            if sound == "none" or (sound == "first" and t > 0): dw = torch.zeros_like(dw)
+            if sound == "none" or (sound == "first" and t0 + t > 0): dw = torch.zeros_like(dw)
             w, state = self.step(w, dw, state, beta, None if noise is None else noise[:, t].to(dw.dtype))
             out.append(w)
-        return torch.stack(out, 1)
+        ws = torch.stack(out, 1)
+        return (ws, state) if return_state else ws
 
 # %% ../../nbs/11_model.recurrent.ipynb #bf5ef9af
 def initial_latent(G, batch: int = 1, mode: str = "w_avg", psi: float = 0.7, seed: int | None = None,

@@ -1,0 +1,114 @@
+"`sound-video-gen generate` (a sound, a video's sound, or a folder of them → mp4) and `sound-video-gen bundle`."
+from __future__ import annotations
+import json
+from pathlib import Path
+
+from sound_video_gen.cli.common import ArgParser, check_out
+from sound_video_gen.core import UserError
+
+MEDIA_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".m4a", ".aac",
+              ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+
+
+def _inputs(src: Path) -> list[Path]:
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_EXTS)
+        if not files: raise UserError(f"folder {src} holds no sound or video files ({', '.join(sorted(MEDIA_EXTS))}).")
+        return files
+    if not src.exists(): raise UserError(f"{src} does not exist.")
+    return [src]
+
+
+def _outputs(files: list[Path], src: Path, out: str | None, overwrite: bool) -> list[Path]:
+    if src.is_dir():
+        folder = Path(out) if out else src / "generated"
+        if folder.suffix.lower() == ".mp4": raise UserError(f"the input is a folder, so -o must be a folder, got {folder}.")
+        if not folder.parent.is_dir(): raise UserError(f"output folder {folder.parent} does not exist.")
+        folder.mkdir(exist_ok=True)
+        outs = [folder / f"{f.stem}.mp4" for f in files]
+    else:
+        default = src.with_suffix(".mp4") if src.suffix.lower() != ".mp4" else src.with_name(f"{src.stem}.generated.mp4")
+        outs = [Path(out) if out else default]
+    if len({o.resolve() for o in outs}) != len(outs): raise UserError("two inputs would write the same output name; rename one.")
+    for f, o in zip(files, outs):
+        if f.resolve() == o.resolve(): raise UserError(f"the output {o} would replace its own input; pass -o.")
+        check_out(o, overwrite, (".mp4",))
+    return outs
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = ArgParser(prog="sound-video-gen generate", description="Turn a sound (or a video's sound, or a folder of them) "
+                  "into a video that follows it, written as an h264 + AAC mp4 carrying the sound.")
+    p.add_argument("src", help="a sound file, a video with sound, or a folder of them")
+    p.add_argument("-o", "--out", help="output .mp4 (a folder when SRC is a folder); default: SRC with .mp4")
+    p.add_argument("--model", default="demo", help="bundle: a folder, a shipped bundle's name, or a Hugging Face repo id (default: demo)")
+    p.add_argument("--fps", type=float, help="frame rate (default: the model's)")
+    p.add_argument("--start", type=float, default=0.0, help="start this many seconds into the sound")
+    p.add_argument("--seconds", type=float, help="use this many seconds of sound (default: to the end)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random first latent and of the rollout noise")
+    p.add_argument("--w0", choices=["w_avg", "random"], default="w_avg", help="first latent: the average, or random (with --psi)")
+    p.add_argument("--psi", type=float, help="truncation of a random first latent (default: the model's)")
+    p.add_argument("--beta", type=float, help="step size of the rollout (default: the model's; the released generator used 0.4)")
+    p.add_argument("--groups", default="all", help="layer groups that move: all, or a comma list of coarse,mid,fine")
+    p.add_argument("--batch-size", type=int, default=16, help="frames per network call")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--preview", action="store_true", help="also write OUT.png: a filmstrip under the spectrogram")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    src = Path(a.src)
+    files = _inputs(src)
+    outs = _outputs(files, src, a.out, a.overwrite)
+    if a.preview:
+        for o in outs: check_out(o.with_suffix(".png"), a.overwrite, (".png",))
+    groups = None if a.groups == "all" else [g.strip() for g in a.groups.split(",") if g.strip()]
+    from sound_video_gen.apps.pipeline import SoundToVideo
+    s2v = SoundToVideo.from_pretrained(a.model, device=a.device)
+    for f, o in zip(files, outs):
+        timings: dict = {}
+        s2v.save(o, f, overwrite=a.overwrite, preview=o.with_suffix(".png") if a.preview else None, progress=not a.quiet,
+                 timings=timings, fps=a.fps, start=a.start, seconds=a.seconds, seed=a.seed, w0=a.w0, psi=a.psi,
+                 beta=a.beta, groups=groups, batch_size=a.batch_size)
+        total = sum(timings.values())
+        print(f"wrote {o} ({', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}; {total:.1f} s)")
+    return 0
+
+
+def bundle_main(argv: list[str] | None = None) -> int:
+    p = ArgParser(prog="sound-video-gen bundle", description="Assemble a model bundle (generator, SSVG model, F_a, "
+                  "CLIP + bundle.json with sha256s) from files or run folders, or verify one with --verify.")
+    p.add_argument("out", help="the bundle folder to write (or to check, with --verify)")
+    p.add_argument("--verify", action="store_true", help="check OUT: every file's sha256, and that the parts fit")
+    p.add_argument("--generator", help="generator: .safetensors or NVlabs .pkl (default: what the SSVG run used)")
+    p.add_argument("--model", help="SSVG model: ssvg.safetensors or a train-ssvg run folder")
+    p.add_argument("--audio-encoder", help="F_a: audio_encoder.safetensors or a train-audio-clip run folder (default: what the SSVG run used)")
+    p.add_argument("--clip", help="CLIP: clip.safetensors or a train-clip run folder (default: what the SSVG run used, if a file)")
+    p.add_argument("--name", help="bundle name (default: the folder's)")
+    p.add_argument("--description", default="", help="one line for people")
+    p.add_argument("--data", help="what the model was trained on (recorded in bundle.json)")
+    p.add_argument("--scores", help="a JSON file of measured scores to record")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    a = p.parse_args(argv)
+    from sound_video_gen.apps.pipeline import make_bundle, verify_bundle
+    if a.verify:
+        card = verify_bundle(a.out)
+        listed = ", ".join(f"{role} {entry['path']}" for role, entry in card["files"].items())
+        print(f"{a.out}: ok ({listed})")
+        return 0
+    if not a.model: raise UserError("pass --model (ssvg.safetensors or a train-ssvg run folder), or --verify.")
+    run = json.loads((Path(a.model) / "config.json").read_text()) if (Path(a.model) / "config.json").is_file() else {}
+    def pick(flag, key):
+        if flag: return flag
+        v = run.get(key)
+        return v if isinstance(v, str) and Path(v).exists() else None
+    generator = pick(a.generator, "generator")
+    if generator is None: raise UserError("pass --generator (the run folder does not name an existing generator file).")
+    scores = None
+    if a.scores:
+        try: scores = json.loads(Path(a.scores).read_text())
+        except (OSError, json.JSONDecodeError): raise UserError(f"--scores {a.scores} is not a readable JSON file.") from None
+    out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), name=a.name,
+                      training={"data": a.data} if a.data else None, scores=scores, description=a.description,
+                      overwrite=a.overwrite)
+    print(f"wrote bundle {out}")
+    return 0

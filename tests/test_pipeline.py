@@ -1,0 +1,227 @@
+"SoundToVideo, bundles and the generate / bundle commands: streaming equality, bounded memory, bad input."
+import json, os, resource, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sound_video_gen.core import UserError, get_config, run_cli
+from sound_video_gen.cli import dispatch
+from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.model.ssvg import SSVG, save_ssvg
+from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle, verify_bundle, plan_sound
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _tiny(arch="stylegan2-tiny", seed=0):
+    G = create_generator(arch, seed=seed).eval()
+    torch.manual_seed(seed)
+    return G, SSVG(get_config("ssvg-tiny").for_generator(G)).eval()
+
+
+def _sound(path, seconds=2.0, sr=22050, channels=1):
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t) + 0.2 * (np.sin(2 * np.pi * 3 * t) > 0.9)
+    sf.write(path, np.stack([y] * channels, 1) if channels > 1 else y, sr)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    d = tmp_path_factory.mktemp("b")
+    G, model = _tiny()
+    return make_bundle(d / "tiny", G, model, training={"data": "random", "steps": 0})
+
+
+@pytest.fixture(scope="module")
+def s2v(bundle):
+    return SoundToVideo.from_pretrained(bundle)
+
+
+def _one_sentence(e):
+    msg = str(e.value)
+    assert "\n" not in msg and msg.endswith(".") and len(msg) < 400, msg
+
+
+# ---------------------------------------------------------------- streaming
+
+@pytest.mark.parametrize("chunk,batch", [(1, 1), (3, 2), (5, 4), (7, 16)])
+def test_streamed_equals_single_pass(s2v, tmp_path, chunk, batch):
+    f = _sound(tmp_path / "s.wav", 2.5)
+    one = s2v.generate(f, seed=3, w0="random", batch_size=batch)
+    parts = list(s2v.generate(f, seed=3, w0="random", batch_size=batch, stream=True, chunk_frames=chunk))
+    assert np.array_equal(np.concatenate(parts), one)
+    assert one.shape == (20, 32, 32, 3) and one.dtype == np.uint8
+
+
+def test_streamed_latents_equal_the_plain_model_path(s2v, tmp_path):
+    from sound_video_gen.audio import frame_windows, load_mel
+    f = _sound(tmp_path / "s.wav", 2.0, sr=44100)
+    plan = s2v.plan(f)
+    win = frame_windows(load_mel(f, s2v.mel_cfg), plan.n_frames, plan.fps, s2v.mel_cfg)
+    ref = s2v.model.latents(win[None], s2v.model.initial(s2v.G, 1), generator=torch.Generator().manual_seed(5))[0]
+    got = torch.cat(list(s2v.iter_latents(plan, seed=5, chunk_frames=3, batch_size=1)))
+    assert (got - ref).abs().max() < 1e-6
+
+
+def test_stylegan3_gets_the_input_affine_trick():
+    G, model = _tiny("stylegan3-t-tiny")
+    with torch.no_grad(): G.synthesis.input.affine.weight.normal_()   # as after training: the input follows w
+    w = torch.randn(2, G.w_dim)
+    assert not torch.equal(G.synthesis.input(w[:1]), G.synthesis.input(w[1:]))
+    s = SoundToVideo(G, model)
+    assert s.input_affine and torch.equal(s.G.synthesis.input(w[:1]), s.G.synthesis.input(w[1:]))
+    assert SoundToVideo(G, model, input_affine=False).input_affine is False
+
+
+def test_save_writes_video_with_trimmed_sound(s2v, tmp_path):
+    from sound_video_gen.data.clips import probe_video, read_av
+    f = _sound(tmp_path / "st.wav", 3.0, sr=22050, channels=2)
+    out = s2v.save(tmp_path / "o.mp4", f, start=1.0, seconds=1.5, preview=tmp_path / "o.png")
+    info = probe_video(out)
+    assert (info["n_frames"], info["fps"], info["has_audio"], info["audio_sr"]) == (12, 8.0, True, 22050)
+    _, audio, _, sr = read_av(out)
+    assert abs(len(audio) / sr - 1.5) < 0.05
+    assert (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "o.png", "st.wav"]   # no temporary files left
+
+
+def test_groups_hold_the_other_layers(s2v, tmp_path):
+    f = _sound(tmp_path / "s.wav")
+    ws = torch.cat(list(s2v.iter_latents(s2v.plan(f), groups=["coarse", "mid"])))
+    a, b = s2v.groups["fine"]
+    assert torch.equal(ws[:, a:b], s2v.initial()[0, a:b].expand(len(ws), -1, -1))
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: sf.write(p / "x.wav", np.zeros(16000), 16000), "is silent"),
+    (lambda p: sf.write(p / "x.wav", 0.3 * np.ones(500), 16000), "shorter than one mel window"),
+])
+def test_bad_sounds(s2v, tmp_path, make, match):
+    make(tmp_path)
+    with pytest.raises(UserError, match=match) as e: s2v.save(tmp_path / "o.mp4", tmp_path / "x.wav")
+    _one_sentence(e)
+    assert not (tmp_path / "o.mp4").exists() and len(list(tmp_path.iterdir())) == 1
+
+
+def test_video_without_sound(s2v, tmp_path):
+    from sound_video_gen.data.clips import write_video
+    write_video(tmp_path / "mute.mp4", np.zeros((8, 16, 16, 3), np.uint8), 8)
+    with pytest.raises(UserError, match="video without sound") as e: s2v.generate(tmp_path / "mute.mp4")
+    _one_sentence(e)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(fps=0), "fps must be"), (dict(fps=1e5), "fps must be"), (dict(fps=float("inf")), "fps must be"),
+    (dict(seconds=-1), "seconds must be"), (dict(seconds=float("nan")), "seconds must be"),
+    (dict(start=-2), "start must be"), (dict(start=100), "contains no audio samples after"),
+    (dict(fps=0.1, seconds=1), "less than one frame"), (dict(beta=float("nan")), "beta must be"),
+    (dict(groups="ears"), "groups must name"), (dict(seed=-1), "seed must be"), (dict(psi=float("inf"), w0="random"), "psi must be"),
+])
+def test_absurd_options(s2v, tmp_path, kw, match):
+    f = _sound(tmp_path / "s.wav")
+    with pytest.raises(UserError, match=match) as e: s2v.generate(f, **kw)
+    _one_sentence(e)
+
+
+def test_bundle_with_missing_or_altered_file(bundle, tmp_path):
+    missing = Path(shutil.copytree(bundle, tmp_path / "missing"))
+    (missing / "ssvg.safetensors").unlink()
+    with pytest.raises(UserError, match="is missing its ssvg file") as e: SoundToVideo.from_pretrained(missing)
+    _one_sentence(e)
+    altered = Path(shutil.copytree(bundle, tmp_path / "altered"))
+    with open(altered / "generator.safetensors", "r+b") as f: f.seek(-3, 2); f.write(b"abc")
+    with pytest.raises(UserError, match="was altered") as e: verify_bundle(altered)
+    _one_sentence(e)
+
+
+def test_bundle_whose_parts_disagree_on_wplus(bundle, tmp_path):
+    from sound_video_gen.apps.pipeline import sha256_file
+    bad = Path(shutil.copytree(bundle, tmp_path / "bad"))
+    G3, _ = _tiny("stylegan3-t-tiny")
+    _, model = _tiny()
+    other = SSVG(get_config("ssvg-tiny").replace(encoder=get_config("ssvg-tiny").encoder.replace(num_ws=G3.num_ws + 1),
+                                                  recurrent=get_config("ssvg-tiny").recurrent.replace(num_ws=G3.num_ws + 1)))
+    save_ssvg(bad / "ssvg.safetensors", other)
+    card = json.loads((bad / "bundle.json").read_text())
+    card["files"]["ssvg"]["sha256"] = sha256_file(bad / "ssvg.safetensors")
+    (bad / "bundle.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="does not fit together: the generator's W\\+") as e: verify_bundle(bad)
+    _one_sentence(e)
+    with pytest.raises(UserError, match="W\\+"): make_bundle(tmp_path / "b2", G3, model)
+    assert not (tmp_path / "b2").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".b2")]
+
+
+def test_from_pretrained_names_and_hub_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match="no bundle named 'demo' ships") as e: SoundToVideo.from_pretrained("demo")
+    _one_sentence(e)
+    with pytest.raises(UserError, match="HF_HUB_OFFLINE=1") as e: SoundToVideo.from_pretrained("nobody/no-such-bundle")
+    _one_sentence(e)
+
+
+# ---------------------------------------------------------------- the commands
+
+def test_generate_and_bundle_commands(bundle, tmp_path, capsys):
+    f = _sound(tmp_path / "thunder.wav", 1.5)
+    out = tmp_path / "thunder.mp4"
+    assert run_cli(dispatch, ["generate", str(f), "-o", str(out), "--model", str(bundle), "--seed", "2", "--groups",
+                              "coarse,fine", "--beta", "0.4", "--preview", "--quiet"]) == 0
+    assert out.is_file() and out.with_suffix(".png").is_file()
+    assert run_cli(dispatch, ["generate", str(f), "-o", str(out), "--model", str(bundle), "--quiet"]) == 2   # exists
+    assert "already exists" in capsys.readouterr().err
+    assert run_cli(dispatch, ["bundle", str(bundle), "--verify"]) == 0
+    # from a run folder: ssvg.safetensors + config.json naming the generator
+    run = tmp_path / "run"; run.mkdir()
+    shutil.copy(bundle / "ssvg.safetensors", run / "ssvg.safetensors")
+    shutil.copy(bundle / "generator.safetensors", tmp_path / "g.safetensors")
+    (run / "config.json").write_text(json.dumps({"generator": str(tmp_path / "g.safetensors"), "max_steps": 7}))
+    assert run_cli(dispatch, ["bundle", str(tmp_path / "nb"), "--model", str(run), "--data", "synthscapes"]) == 0
+    card = verify_bundle(tmp_path / "nb")
+    assert card["training"]["data"] == "synthscapes" and card["training"]["max_steps"] == 7
+
+
+def test_generate_command_bad_input_is_one_sentence(bundle, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000), 16000)
+    for args in (["generate", str(tmp_path / "quiet.wav"), "--model", str(bundle)],
+                 ["generate", str(tmp_path / "quiet.wav"), "--model", "demo"],
+                 ["generate", str(_sound(tmp_path / "s.wav")), "--model", str(bundle), "--fps", "-3"]):
+        res = subprocess.run([sys.executable, "-m", "sound_video_gen.cli", *args], capture_output=True, text=True, env=ENV, timeout=120)
+        lines = [l for l in res.stderr.splitlines() if l.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiet.wav", "s.wav"]
+
+
+def test_generate_folder(bundle, tmp_path):
+    src = tmp_path / "in"; src.mkdir()
+    _sound(src / "a.wav", 1.0); _sound(src / "b.flac", 1.0)
+    assert run_cli(dispatch, ["generate", str(src), "-o", str(tmp_path / "out"), "--model", str(bundle), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "b.mp4"]
+
+
+# ---------------------------------------------------------------- long sounds
+
+@pytest.mark.slow
+def test_one_hour_in_bounded_memory(bundle, tmp_path):
+    "A 1-hour sound (8 kHz) streams to an mp4 with peak RSS below 2 GB (own process)."
+    code = f"""
+import numpy as np, soundfile as sf, resource, torch
+from sound_video_gen.apps.pipeline import SoundToVideo
+torch.set_num_threads(2)
+sr = 8000
+with sf.SoundFile({str(tmp_path / 'hour.wav')!r}, 'w', sr, 1) as f:
+    for i in range(60):
+        t = np.arange(60 * sr) / sr + 60 * i
+        f.write((0.3 * np.sin(2 * np.pi * 300 * t) * (1 + np.sin(t))).astype(np.float32))
+s2v = SoundToVideo.from_pretrained({str(bundle)!r})
+s2v.save({str(tmp_path / 'hour.mp4')!r}, {str(tmp_path / 'hour.wav')!r}, fps=4, batch_size=64, chunk_frames=256)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=3000)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout.split()[-1]) < 2048
