@@ -296,7 +296,6 @@ class AudioStream:
 def resample_blocks(blocks, orig_sr: int, new_sr: int):
     "Resample a stream of mono tensors (samples,) with torchaudio's windowed-sinc filter; the joined output equals `resample` of the joined input."
     import math
-    import torchaudio.functional as AF
     from torchaudio.functional.functional import _get_sinc_resample_kernel
     g = math.gcd(orig_sr, new_sr)
     o, n = orig_sr // g, new_sr // g
