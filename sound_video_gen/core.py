@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'check_ranges', 'run_cli', 'seed_everything', 'get_device', 'Config',
-           'add_config_dir', 'list_configs', 'config_class', 'config_from_dict', 'get_config', 'atomic_path',
-           'atomic_write_text', 'flatten_state', 'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta',
-           'load_checkpoint', 'load_state_strict']
+__all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'make_dir', 'check_ranges', 'run_cli', 'seed_everything',
+           'get_device', 'Config', 'add_config_dir', 'list_configs', 'config_class', 'config_from_dict', 'get_config',
+           'atomic_path', 'atomic_write_text', 'flatten_state', 'unflatten_state', 'save_checkpoint',
+           'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
 
 # %% ../nbs/00_core.ipynb #9edc7150
 class UserError(Exception):
@@ -31,6 +31,15 @@ def check_regular_file(path: str | Path, what: str = "file") -> Path:
     if stat.S_ISDIR(st.st_mode): raise UserError(f"{p} is a folder, not a {what}.")
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"{p} is not a regular file (a pipe, FIFO or device); save the {what} to a file first.")
+    return p
+
+def make_dir(path: str | Path, what: str = "folder") -> Path:
+    "Create a folder (and its parents) or say in one sentence why it cannot be (a file in the way, no permission)."
+    p = Path(path)
+    try: p.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"cannot create {what} {p}: it, or a folder on its path, is a file.") from None
+    except OSError as e: raise UserError(f"cannot create {what} {p}: {e.strerror}.") from None
     return p
 
 def check_ranges(cfg, **rules) -> None:
@@ -105,8 +114,14 @@ _SCALARS = {"int": int, "float": float, "bool": bool, "str": str}
 def _check_scalar(cls, name, typ, value):
     "Check a JSON value against a scalar field annotation (annotations are strings under `from __future__`)."
     t = typ if isinstance(typ, str) else getattr(typ, "__name__", "")
+    parts = [p.strip() for p in t.split("|")]
+    optional = "None" in parts
+    if optional and len(parts) == 2: t = next(p for p in parts if p != "None")
     want = _SCALARS.get(t)
-    if want is None or value is None: return value
+    if value is None:
+        if optional or want is None: return value
+        raise UserError(f"{cls.__name__}.{name} must be {t}, got null.")
+    if want is None: return value
     if want is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
     if want is int and isinstance(value, float) and value.is_integer(): return int(value)
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
@@ -144,8 +159,9 @@ class Config:
             typ = hints.get(k, names[k].type)
             if isinstance(typ, type) and issubclass(typ, Config) and isinstance(v, dict):
                 v = typ.from_dict(v)
-            elif isinstance(v, list) and _is_tuple_type(typ):
-                v = tuple(v)
+            elif _is_tuple_type(typ):
+                if not isinstance(v, (list, tuple)): raise UserError(f"{cls.__name__}.{k} must be a list, got {v!r}.")
+                v = tuple(_check_scalar(cls, k, "float", x) if isinstance(x, float) else x for x in v)
             else:
                 v = _check_scalar(cls, k, typ, v)
             kw[k] = v

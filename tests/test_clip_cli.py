@@ -39,7 +39,7 @@ def test_cli_offline_openai_exit_code(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv, msg", [
     (["train-clip", "/no/such/folder", "--run-dir", "r"], "does not exist"),
-    (["train-clip", ".", "--run-dir", "r", "--max-steps", "x"], "invalid int value"),
+    (["train-clip", ".", "--run-dir", "r", "--max-steps", "x"], "expected an integer"),
     (["train-clip", ".", "--run-dir", "r", "--set", "batch_size"], "KEY=VALUE"),
     (["train-clip", ".", "--run-dir", "r", "--set", "bogus=1"], "unknown ClipTrainConfig key"),
     (["train-audio-clip", ".", "--run-dir", "r", "--clip", "clip-tiny", "--clip-pretrained", "none", "--encoder", "mel-tiny"],

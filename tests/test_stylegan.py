@@ -313,3 +313,28 @@ def test_cli_convert_and_grid(tmp_path, nv_names):
     assert run_cli(dispatch, ["generator", str(pkl), "--to", str(out)]) == 2          # exists, no --overwrite
     assert run_cli(dispatch, ["generator", str(pkl)]) == 2                            # nothing to do
     assert run_cli(dispatch, ["generator", str(tmp_path / "nope.pkl"), "--to", str(tmp_path / "x.safetensors")]) == 2
+
+
+def test_hostile_pickle_is_refused_before_allocating(tmp_path, nv_names):
+    "A small pickle whose stored arguments ask for a huge network is refused by name; nothing is built."
+    import resource
+    G = create_generator("stylegan2-tiny", seed=0).eval()
+    kw = _nv_kwargs(G)
+    kw["synthesis_kwargs"] = dict(kw["synthesis_kwargs"], channel_base=2**30, channel_max=2**20)
+    f = tmp_path / "small.PKL"            # the suffix is checked case-insensitively
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", kw)}))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UserError, match=r"channel_base.*never run"):
+        load_generator(f)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000   # KiB: no gigabytes were touched
+    assert not nv_names.ran
+
+
+def test_pickle_whose_tensors_do_not_fit_is_refused_on_the_meta_device(tmp_path, nv_names):
+    G = create_generator("stylegan2-tiny", seed=0).eval()
+    kw = _nv_kwargs(G)
+    kw["synthesis_kwargs"] = dict(kw["synthesis_kwargs"], channel_max=kw["synthesis_kwargs"]["channel_max"] * 2)
+    f = tmp_path / "g.pkl"
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", kw)}))
+    with pytest.raises(UserError, match="shape mismatch"):
+        load_generator(f)

@@ -147,7 +147,7 @@ def test_check_hyperparameters_lets_good_configs_through():
 def test_cli_lr_inf_writes_nothing(tmp_path, folder, capsys):
     run_dir = tmp_path / "run"
     code = run_cli(dispatch, ["train-clip", str(folder), "--run-dir", str(run_dir), "--lr", "inf", "--model", "clip-tiny"])
-    assert code == 2 and "lr=inf is not finite" in capsys.readouterr().err
+    assert code == 2 and "finite" in capsys.readouterr().err
     assert not run_dir.exists()
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sound_video_gen.cli.common import ArgParser, check_out
-from sound_video_gen.core import UserError
+from sound_video_gen.cli.common import FPS, PSI, SECONDS, SEED, ArgParser, check_out, ranged
+from sound_video_gen.core import UserError, check_regular_file, make_dir
 
 MEDIA_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".m4a", ".aac",
               ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
@@ -15,8 +15,7 @@ def _inputs(src: Path) -> list[Path]:
         files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_EXTS)
         if not files: raise UserError(f"folder {src} holds no sound or video files ({', '.join(sorted(MEDIA_EXTS))}).")
         return files
-    if not src.exists(): raise UserError(f"{src} does not exist.")
-    return [src]
+    return [check_regular_file(src, "input")]
 
 
 def _outputs(files: list[Path], src: Path, out: str | None, overwrite: bool) -> list[Path]:
@@ -24,7 +23,7 @@ def _outputs(files: list[Path], src: Path, out: str | None, overwrite: bool) -> 
         folder = Path(out) if out else src / "generated"
         if folder.suffix.lower() == ".mp4": raise UserError(f"the input is a folder, so -o must be a folder, got {folder}.")
         if not folder.parent.is_dir(): raise UserError(f"output folder {folder.parent} does not exist.")
-        folder.mkdir(exist_ok=True)
+        if folder.exists() and not folder.is_dir(): raise UserError(f"{folder} is a file, not a folder.")
         outs = [folder / f"{f.stem}.mp4" for f in files]
     else:
         default = src.with_suffix(".mp4") if src.suffix.lower() != ".mp4" else src.with_name(f"{src.stem}.generated.mp4")
@@ -32,7 +31,7 @@ def _outputs(files: list[Path], src: Path, out: str | None, overwrite: bool) -> 
     if len({o.resolve() for o in outs}) != len(outs): raise UserError("two inputs would write the same output name; rename one.")
     for f, o in zip(files, outs):
         if f.resolve() == o.resolve(): raise UserError(f"the output {o} would replace its own input; pass -o.")
-        check_out(o, overwrite, (".mp4",))
+        if not src.is_dir() or o.parent.is_dir(): check_out(o, overwrite, (".mp4",))  # a new output folder is made after the model loads
     return outs
 
 
@@ -42,15 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", help="a sound file, a video with sound, or a folder of them")
     p.add_argument("-o", "--out", help="output .mp4 (a folder when SRC is a folder); default: SRC with .mp4")
     p.add_argument("--model", default="demo", help="bundle: a folder, a shipped bundle's name, or a Hugging Face repo id (default: demo)")
-    p.add_argument("--fps", type=float, help="frame rate (default: the model's)")
-    p.add_argument("--start", type=float, default=0.0, help="start this many seconds into the sound")
-    p.add_argument("--seconds", type=float, help="use this many seconds of sound (default: to the end)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random first latent and of the rollout noise")
+    p.add_argument("--fps", type=FPS, help="frame rate (default: the model's)")
+    p.add_argument("--start", type=ranged(float, 0, 10**6), default=0.0, help="start this many seconds into the sound")
+    p.add_argument("--seconds", type=SECONDS, help="use this many seconds of sound (default: to the end)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random first latent and of the rollout noise")
     p.add_argument("--w0", choices=["w_avg", "random"], default="w_avg", help="first latent: the average, or random (with --psi)")
-    p.add_argument("--psi", type=float, help="truncation of a random first latent (default: the model's)")
-    p.add_argument("--beta", type=float, help="step size of the rollout (default: the model's; the released generator used 0.4)")
+    p.add_argument("--psi", type=PSI, help="truncation of a random first latent (default: the model's)")
+    p.add_argument("--beta", type=ranged(float, 0, 10), help="step size of the rollout (default: the model's; the released generator used 0.4)")
     p.add_argument("--groups", default="all", help="layer groups that move: all, or a comma list of coarse,mid,fine")
-    p.add_argument("--batch-size", type=int, default=16, help="frames per network call")
+    p.add_argument("--batch-size", type=ranged(int, 1, 4096), default=16, help="frames per network call")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--preview", action="store_true", help="also write OUT.png: a filmstrip under the spectrogram")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -64,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = None if a.groups == "all" else [g.strip() for g in a.groups.split(",") if g.strip()]
     from sound_video_gen.apps.pipeline import SoundToVideo
     s2v = SoundToVideo.from_pretrained(a.model, device=a.device)
+    if src.is_dir(): make_dir(outs[0].parent, "output folder")
     for f, o in zip(files, outs):
         timings: dict = {}
         s2v.save(o, f, overwrite=a.overwrite, preview=o.with_suffix(".png") if a.preview else None, progress=not a.quiet,

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import torch
 
-from ..core import UserError, get_config
+from ..core import UserError, get_config, make_dir
 from ..audio import MelConfig, frame_windows, load_audio, log_mel
 from .clips import (VIDEO_EXTS, VideoWriter, probe_video, scan_folder, skip_summary,
                                         write_metadata, _resize_crop, _hash_split)
@@ -94,7 +94,7 @@ def download_videos(rows: list[dict],           # from `read_links_csv`
     cmd = yt_dlp_command()
     if cmd is None:
         raise UserError("downloading needs yt-dlp, which is not installed (it is optional): run 'pip install yt-dlp'.")
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "output folder")
     from tqdm.auto import tqdm
     ok, failed, skipped = [], [], 0
     for r in tqdm(rows, desc="download", unit="video", disable=not progress):
@@ -141,7 +141,7 @@ def cut_clips(video: str | Path,             # a long video with sound
     info = probe_video(src)
     if not clip_seconds > 0: raise UserError(f"clip_seconds must be > 0, got {clip_seconds}.")
     if require_audio and not info["has_audio"]: raise UserError(f"{src} has no audio track; Landscape clips need sound.")
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "output folder")
     dur = info["duration"]
     n = int(math.floor((dur - start) / clip_seconds + 1e-6)) if dur > start else 0
     if max_clips is not None: n = min(n, max_clips)

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy.signal import lfilter
 
-from ..core import UserError, atomic_path, atomic_write_text
+from ..core import UserError, atomic_path, atomic_write_text, make_dir
 from .clips import read_metadata, write_metadata, write_video
 
 # %% auto #0
@@ -501,7 +501,7 @@ def make_synthscapes(out_dir: str | Path,           # dataset folder (created)
     if out.exists() and not out.is_dir(): raise UserError(f"{out} exists and is not a folder.")
     meta = out / "metadata.csv"
     if meta.exists() and not overwrite: raise UserError(f"{out} already holds a dataset ({meta.name}); pass overwrite=True (CLI: --overwrite) to replace it.")
-    for c in classes: (out / c).mkdir(parents=True, exist_ok=True)
+    for c in classes: make_dir(out / c, "dataset folder")
     jobs = [(str(out), c, i, clip_seed(seed, c, i), s, float(seconds), size, fps, int(sr))
             for c in classes for i, s in enumerate(_split_names(n_per_class, splits))]
     from tqdm.auto import tqdm

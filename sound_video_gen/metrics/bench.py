@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import (Config, UserError, atomic_path, load_checkpoint, load_state_strict, save_checkpoint,
+from ..core import (Config, UserError, atomic_path, make_dir, load_checkpoint, load_state_strict, save_checkpoint,
                                   seed_everything)
 from .distances import calc_metric, inception_score, to_uint8
 from .av_scores import frame_motion, pearson
@@ -177,7 +177,7 @@ def train_classifier(data: dict | str | Path,        # load_split(...) output wi
         cfg = cfg.replace(classes=tuple(data["classes"]), n_classes=len(data["classes"]))
     if data["frames"].shape[1] < cfg.n_frames: raise UserError(f"training clips have {data['frames'].shape[1]} frames, need {cfg.n_frames}.")
     if int(data["labels"].max()) >= cfg.n_classes: raise UserError(f"labels go up to {int(data['labels'].max())} but n_classes is {cfg.n_classes}.")
-    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = make_dir(run_dir, "run folder")
     seed_everything(cfg.seed)
     model = SSClassifier(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

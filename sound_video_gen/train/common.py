@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from sound_video_gen.core import (Config, UserError, atomic_write_text, get_device, load_checkpoint,
+from sound_video_gen.core import (Config, UserError, atomic_write_text, get_device, load_checkpoint, make_dir,
                                   read_checkpoint_meta, save_checkpoint, seed_everything)
 
 __all__ = ["DistEnv", "dist_setup", "dist_teardown", "seed_for_rank", "rng_state", "set_rng_state", "RunDir",
@@ -197,7 +197,7 @@ class RunDir:
                                     "(CLI: --overwrite) to start again.")
                 self.ckpt.unlink()
                 if self.log_path.exists(): self.log_path.unlink()
-            self.path.mkdir(parents=True, exist_ok=True)
+            make_dir(self.path, "run folder")
             for tmp in self.path.glob(".*.tmp"): tmp.unlink()  # left by a write that was interrupted
         barrier(env)
         self._t0 = time.time()
