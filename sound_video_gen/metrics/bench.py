@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import (Config, UserError, atomic_path, make_dir, load_checkpoint, load_state_strict, save_checkpoint,
+from ..core import (Config, UserError, atomic_path, check_ranges, make_dir, load_checkpoint, load_state_strict, save_checkpoint,
                                   seed_everything)
 from .distances import calc_metric, inception_score, to_uint8
 from .av_scores import frame_motion, pearson
@@ -40,6 +40,11 @@ class SSClassifierConfig(Config):
     ckpt_every: int = 100       # write a resumable checkpoint every N steps
     log_every: int = 20
     seed: int = 0
+
+    def __post_init__(self):
+        check_ranges(self, n_classes=(2, 10_000), size=(8, 512), n_frames=(2, 1024), width=(4, 1024), feat_dim=(4, 4096),
+                     dropout=(0, 0.99), lr=(1e-8, 10), weight_decay=(0, 10), batch_size=(1, 65_536), max_steps=(1, 10**9),
+                     ckpt_every=(0, 10**9), log_every=(0, 10**9), seed=(0, 2**32 - 1))
 
 class SSClassifier(nn.Module):
     "3-D CNN video classifier over frames and frame differences."

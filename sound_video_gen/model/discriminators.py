@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from ..core import Config, UserError
+from ..core import Config, UserError, check_ranges
 
 # %% auto #0
 __all__ = ['DiscriminatorConfig', 'ImageDiscriminator', 'VideoDiscriminator']
@@ -27,6 +27,7 @@ class DiscriminatorConfig(Config):
     def __post_init__(self):
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise UserError(f"discriminator resolution must be a power of two >= 8, got {self.resolution}.")
+        check_ranges(self, resolution=(8, 2048), channels=(1, 2048), max_channels=(1, 4096), img_channels=(1, 4), num_frames=(1, 4096))
 
 def _widths(cfg, n):
     return [min(cfg.channels * 2 ** i, cfg.max_channels) for i in range(n)]

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import Config, UserError
+from ..core import Config, UserError, check_ranges
 
 # %% auto #0
 __all__ = ['layer_groups', 'SEModule', 'BottleneckIRSE', 'GradualStyleBlock', 'EncoderConfig', 'make_norm',
@@ -95,6 +95,9 @@ class EncoderConfig(Config):
             raise UserError(f"input_size must be a power of two >= 32, got {self.input_size}.")
         layer_groups(self.num_ws, self.group_bounds)
         if self.norm not in ("batch", "group"): raise UserError(f"norm must be 'batch' or 'group', got {self.norm!r}.")
+        check_ranges(self, num_ws=(1, 64), w_dim=(1, 4096), in_channels=(1, 8), input_size=(32, 1024), head_init_gain=(0, 10))
+        if not all(isinstance(u, int) and 1 <= u <= 64 for u in self.units) or not all(isinstance(w, int) and 1 <= w <= 4096 for w in self.widths):
+            raise UserError(f"units must be in [1, 64] and widths in [1, 4096], got {self.units} and {self.widths}.")
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     "BatchNorm2d, or GroupNorm with up to 8 groups: same role, but independent of batch size and of how a batch is split over processes."

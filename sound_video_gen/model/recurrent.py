@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..core import Config, UserError
+from ..core import Config, UserError, check_ranges
 from .encoder import layer_groups
 
 # %% auto #0
@@ -27,6 +27,10 @@ class RecurrentConfig(Config):
     hierarchical: bool = True           # False: one GRU over all layers (ablation "no hierarchy")
     group_bounds: tuple | None = None   # (coarse_end, mid_end); None = paper split scaled to num_ws
     out_init_gain: float = 0.1          # scale of each group's output layer at init
+
+    def __post_init__(self):
+        check_ranges(self, num_ws=(1, 64), w_dim=(1, 4096), hidden=(1, 8192), num_layers=(1, 16), noise_std=(0, 10),
+                     out_init_gain=(0, 10))
 
 # %% ../../nbs/11_model.recurrent.ipynb #c8baacb8
 class RecurrentBlock(nn.Module):

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import (Config, UserError, load_checkpoint, load_state_strict, read_checkpoint_meta,
+from ..core import (Config, UserError, check_ranges, load_checkpoint, load_state_strict, read_checkpoint_meta,
                                   save_checkpoint)
 
 
@@ -41,6 +41,7 @@ class AudioEncoderConfig(Config):
         if self.norm not in ("batch", "group"): bad.append(f"norm={self.norm!r} (use 'batch' or 'group')")
         if self.n_mels < 8: bad.append(f"n_mels={self.n_mels}")
         if bad: raise UserError(f"invalid AudioEncoderConfig: {', '.join(bad)}.")
+        check_ranges(self, width=(4, 1024), embed_dim=(1, 4096), in_chans=(1, 8), n_mels=(8, 1024))
 
 # %% ../../nbs/06_multimodal.audio_encoder.ipynb #c7d2ea10
 def _group_norm(channels: int, **kw) -> nn.GroupNorm:
