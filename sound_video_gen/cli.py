@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("sound_video_gen.bench_cli", "main", "SynthScapes-Bench: train its classifier, score a method (FVD-SS, IS-SS, consistency, sync)"),
     "generator": ("sound_video_gen.generator_cli", "main", "convert an NVlabs StyleGAN .pkl to safetensors (safely) and/or render a sample grid"),
     "mel": ("sound_video_gen.audio_cli", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
+    "train-generator": ("sound_video_gen.train.generator_cli", "main", "train a StyleGAN2/StyleGAN3 generator from scratch on clip frames or images (stage 0)"),
     "train-ssvg": ("sound_video_gen.train.ssvg_cli", "main", "train the sound-guided video model (stage 3) on a dataset folder"),
     "data": ("sound_video_gen.data_cli", "main", "dataset tooling: Table 1 statistics, Landscape download (yt-dlp) and cutting"),
     "train-clip": ("sound_video_gen.train.clip_stages", "train_clip_main", "train a CLIP from scratch on a dataset's (frame, caption) pairs (stage 1)"),
