@@ -878,5 +878,7 @@ d = { 'settings': { 'branch': 'main',
             'sound_video_gen.synthscapes_cli': {},
             'sound_video_gen.train.clip_stages': {},
             'sound_video_gen.train.common': {},
+            'sound_video_gen.train.generator': {},
+            'sound_video_gen.train.generator_cli': {},
             'sound_video_gen.train.ssvg': {},
             'sound_video_gen.train.ssvg_cli': {}}}

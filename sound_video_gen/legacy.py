@@ -184,8 +184,7 @@ def config_from_pickled(net: PickledModule) -> StyleGAN3Config | StyleGAN2Config
     return cls.from_dict(kw).validate()
 
 def build_from_pickled(net: PickledModule) -> torch.nn.Module:
-    "Our generator (or, for a pickled `Discriminator`, our D), built from the record's config and loaded strictly with its tensors."
-    if net.class_name == "Discriminator": return build_discriminator_from_pickled(net)
+    "Our generator, built from a pickled record's config and loaded strictly with its tensors."
     cfg = config_from_pickled(net)
     G = create_generator(cfg)
     load_state_strict(G, net.state_dict(), what=f"pickled {detect_architecture(net)} generator")
