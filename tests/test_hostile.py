@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from sound_video_gen.cli import dispatch
 from sound_video_gen.cli.common import merge, parse_sets
-from sound_video_gen.core import UserError, get_config, run_cli
+from sound_video_gen.core import UserError, run_cli
 from sound_video_gen.audio import MelConfig
 
 

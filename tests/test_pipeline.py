@@ -1,5 +1,5 @@
 "SoundToVideo, bundles and the generate / bundle commands: streaming equality, bounded memory, bad input."
-import json, os, resource, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ from sound_video_gen.core import UserError, get_config, run_cli
 from sound_video_gen.cli import dispatch
 from sound_video_gen.generators.legacy import create_generator
 from sound_video_gen.model.ssvg import SSVG, save_ssvg
-from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle, verify_bundle, plan_sound
+from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle, verify_bundle
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""}
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bundle": ("sound_video_gen.cli.generate", "bundle_main", "assemble a model bundle from files or run folders, or --verify one"),
     "generator": ("sound_video_gen.cli.generator", "main", "convert an NVlabs StyleGAN .pkl to safetensors (safely) and/or render a sample grid"),
     "mel": ("sound_video_gen.cli.audio", "mel_main", "plot a sound's log-mel spectrogram and per-frame windows"),
+    "train-generator": ("sound_video_gen.cli.train", "train_generator_main", "train a StyleGAN2/StyleGAN3 generator from scratch on clip frames or images (stage 0)"),
     "train-ssvg": ("sound_video_gen.cli.train", "train_ssvg_main", "train the sound-guided video model (stage 3) on a dataset folder"),
     "data": ("sound_video_gen.cli.data", "main", "dataset tooling: Table 1 statistics, Landscape download (yt-dlp) and cutting"),
     "train-clip": ("sound_video_gen.cli.train", "train_clip_main", "train a CLIP from scratch on a dataset's (frame, caption) pairs (stage 1)"),

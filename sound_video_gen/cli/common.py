@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from sound_video_gen.core import Config, UserError
+from sound_video_gen.core import Config, UserError, get_config
 
 __all__ = ["ArgParser", "ranged", "SEED", "FRAMES", "SIZE", "WORKERS", "THREADS", "SECONDS", "FPS", "STEPS", "BATCH", "LR",
            "PSI", "SAMPLE_RATE", "parse_sets", "merge", "add_stage_args", "stage_config", "set_threads", "check_out"]
@@ -107,8 +107,13 @@ def add_stage_args(p: argparse.ArgumentParser, lr: bool = True) -> argparse.Argu
 
 
 def stage_config(cls: type[Config], a: argparse.Namespace, extra: dict | None = None) -> Config:
-    "The stage config: defaults or `--config`, then the common flags, then `extra`, then `--set`."
-    base = cls.from_json(a.config).to_dict() if a.config else cls().to_dict()
+    "The stage config: defaults or `--config` (a JSON file or a named config), then the common flags, then `extra`, then `--set`."
+    if not a.config: base = cls().to_dict()
+    elif a.config.lower().endswith(".json"): base = cls.from_json(a.config).to_dict()
+    else:
+        named = get_config(a.config)
+        if not isinstance(named, cls): raise UserError(f"--config {a.config} is a {type(named).__name__}, not a {cls.__name__}.")
+        base = named.to_dict()
     flags = {"run_dir": a.run_dir, "max_steps": a.max_steps, "batch_size": a.batch_size, "lr": getattr(a, "lr", None),
              "seed": a.seed, "device": a.device, "ckpt_every": a.ckpt_every, "num_workers": a.workers}
     over = {k: v for k, v in flags.items() if v is not None}

@@ -1,4 +1,4 @@
-"`sound-video-gen train-clip`, `train-audio-clip` and `train-ssvg`: training stages 1–3 on a dataset folder."
+"`sound-video-gen train-generator`, `train-clip`, `train-audio-clip` and `train-ssvg`: training stages 0–3 on a dataset folder."
 from __future__ import annotations
 import json
 import time
@@ -120,4 +120,27 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
     rec = train_ssvg(cfg, ds, G=frozen.G, clip=frozen.clip, audio_encoder=frozen.audio_encoder,
                      resume=not a.overwrite, overwrite=a.overwrite)
     print(f"done: {cfg.run_dir}/ssvg.safetensors; last step: " + json.dumps(rec))
+    return 0
+
+
+def train_generator_main(argv: list[str] | None = None) -> int:
+    from sound_video_gen.train.generator import GeneratorTrainConfig, ssclf_frame_detector, train_generator
+    p = ArgParser(prog="sound-video-gen train-generator",
+                  description="Train a StyleGAN2 (or StyleGAN3) generator, its discriminator and G_ema from scratch with the "
+                              "StyleGAN2-ADA objective on the frames of a clip folder (SynthScapes, Landscape, "
+                              "<class>/<clip> videos) or on a folder of images (stage 0). Resumes from "
+                              "RUN_DIR/checkpoint.safetensors when it exists; G_ema is written to RUN_DIR/G_ema.safetensors.")
+    add_stage_args(p, lr=False)
+    p.set_defaults(config="train-generator-demo")
+    p.add_argument("--generator", help="generator config: a name (stylegan2-64, stylegan3-t-paper, …) or a JSON file")
+    p.add_argument("--ssclf", help="a SynthScapes-Bench classifier.safetensors ('bench train'): log fd_ssclf, the Fréchet "
+                   "distance on its frame features")
+    a = p.parse_args(argv)
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    cfg = stage_config(GeneratorTrainConfig, a, {"generator": a.generator} if a.generator else {})
+    cfg.generator_config()   # a bad generator name fails here, before anything is written
+    set_threads(a)
+    det = ssclf_frame_detector(a.ssclf) if a.ssclf else None
+    rec = train_generator(cfg, a.data, detector=det, resume=not a.overwrite, overwrite=a.overwrite)
+    print(f"done: {cfg.run_dir}/G_ema.safetensors; last step: " + json.dumps(rec))
     return 0

@@ -12,15 +12,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core import (Config, UserError, check_regular_file, config_from_dict, get_config, load_checkpoint, load_state_strict,
-                                  save_checkpoint)
+from ..core import (Config, UserError, check_regular_file, config_from_dict, get_config, load_checkpoint,
+                                  load_state_strict, save_checkpoint)
 from .stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from .stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from .discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
 
 # %% auto #0
 __all__ = ['PickledModule', 'RestrictedUnpickler', 'load_network_pkl', 'detect_architecture', 'config_from_pickled',
            'check_shapes', 'build_from_pickled', 'check_generator', 'list_generator_configs', 'create_generator',
-           'save_generator', 'load_generator']
+           'save_generator', 'load_generator', 'discriminator_config_from_pickled', 'build_discriminator_from_pickled',
+           'load_discriminator']
 
 # %% ../../nbs/04_generators.legacy.ipynb #fca1500c
 @dataclass
@@ -248,3 +250,58 @@ def load_generator(path_or_name: str | Path,  # .safetensors, NVlabs .pkl, or a 
         load_state_strict(G, state, what=str(p))
         return G.eval().requires_grad_(False).to(device)
     return create_generator(str(path_or_name)).eval().requires_grad_(False).to(device)
+
+# %% ../../nbs/04_generators.legacy.ipynb #d4f69a6d
+_D_KEYS = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max", "num_fp16_res",
+           "conv_clamp", "mbstd_group_size", "mbstd_num_channels"}
+
+def discriminator_config_from_pickled(net: PickledModule) -> StyleGAN2DiscriminatorConfig:
+    "Our config for a pickled NVlabs `Discriminator`, from its stored constructor arguments."
+    epi = net.children.get("b4")
+    if net.class_name != "Discriminator" or epi is None or epi.class_name != "DiscriminatorEpilogue":
+        raise UserError(f"a pickled {net.class_name} with children {sorted(net.children)[:6]} is not a StyleGAN2/StyleGAN3 "
+                        "Discriminator (blocks b{R}…b8 and a DiscriminatorEpilogue b4).")
+    if net.init_args: raise UserError(f"the pickled Discriminator has positional constructor arguments {net.init_args!r}; expected keywords only.")
+    kw = _to_plain(dict(net.init_kwargs))
+    kw.pop("class_name", None)
+    block, epilogue = dict(kw.pop("block_kwargs", None) or {}), dict(kw.pop("epilogue_kwargs", None) or {})
+    kw.pop("mapping_kwargs", None)   # used only when c_dim > 0, which the config refuses
+    kw.pop("cmap_dim", None)
+    for d in (kw, block):
+        for k in _IGNORED_KEYS: d.pop(k, None)
+    block.pop("freeze_layers", None)
+    if list(block.pop("resample_filter", [1, 3, 3, 1])) != [1, 3, 3, 1]: raise UserError("unsupported block kwarg 'resample_filter' (only [1, 3, 3, 1]).")
+    for d in (block, epilogue):
+        if d.pop("activation", "lrelu") != "lrelu": raise UserError("unsupported discriminator activation (only 'lrelu').")
+    if block: raise UserError(f"unsupported discriminator block kwarg(s): {', '.join(sorted(block))}.")
+    for k in ("mbstd_group_size", "mbstd_num_channels"):
+        if k in epilogue: kw[k] = epilogue.pop(k)
+    if epilogue: raise UserError(f"unsupported discriminator epilogue kwarg(s): {', '.join(sorted(epilogue))}.")
+    if "conv_clamp" not in kw:  # StyleGAN3's copy defaults to 256, StyleGAN2-ADA's to None
+        kw["conv_clamp"] = 256 if "fused_modconv_default" in net.module_src else None
+    if kw["conv_clamp"] is None: kw["conv_clamp"] = 0.0
+    if kw.get("mbstd_group_size", 4) is None: kw["mbstd_group_size"] = 0
+    unknown = sorted(set(kw) - _D_KEYS)
+    if unknown: raise UserError(f"unsupported discriminator init kwarg(s): {', '.join(unknown)}.")
+    return StyleGAN2DiscriminatorConfig.from_dict(kw).validate()
+
+def build_discriminator_from_pickled(net: PickledModule) -> StyleGAN2Discriminator:
+    "Our `StyleGAN2Discriminator`, built from a pickled `D`'s config and loaded strictly with its tensors."
+    D = StyleGAN2Discriminator(discriminator_config_from_pickled(net))
+    load_state_strict(D, net.state_dict(), what="pickled StyleGAN2 discriminator")
+    return D
+
+def load_discriminator(path: str | Path,  # an NVlabs training pickle (its 'D') or a .safetensors D written by `save_checkpoint`
+                       device: str | torch.device = "cpu") -> StyleGAN2Discriminator:
+    "Load a discriminator (train mode, trainable) from an NVlabs training snapshot or our safetensors."
+    p = Path(path)
+    if p.suffix == ".pkl":
+        data = load_network_pkl(p)
+        if not isinstance(data.get("D"), PickledModule):
+            raise UserError(f"{p} has no 'D' network (it holds: {', '.join(k for k, v in data.items() if isinstance(v, PickledModule))}).")
+        return build_discriminator_from_pickled(data["D"]).to(device)
+    state, cfg, _ = load_checkpoint(p)
+    if not cfg or not str(cfg.get("config_class", "")).endswith("StyleGAN2DiscriminatorConfig"):
+        raise UserError(f"{p} is not a discriminator checkpoint (its config is {cfg and cfg.get('config_class')}).")
+    D = StyleGAN2Discriminator(StyleGAN2DiscriminatorConfig.from_dict(cfg))
+    return load_state_strict(D, state, str(p)).to(device)

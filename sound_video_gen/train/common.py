@@ -42,7 +42,8 @@ __all__ = ["DistEnv", "dist_setup", "dist_teardown", "seed_for_rank", "rng_state
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 # Config keys that may change between a run and its resumption (they steer the run, not what it computes).
-RUN_CONTROL_KEYS = {"max_steps", "ckpt_every", "log_every", "num_workers", "device", "run_dir", "eval_every", "progress"}
+RUN_CONTROL_KEYS = {"max_steps", "ckpt_every", "log_every", "num_workers", "device", "run_dir", "eval_every", "progress",
+                    "sample_every", "fd_items", "grid_size"}
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""Stage 0: the StyleGAN2-ADA discriminator (NVlabs layout) and `train_generator` (convergence, exact resume, guard rails, CLI)."""
+import json, math, pickle
+
+import pytest
+import torch
+
+from sound_video_gen.core import UserError, get_config, load_checkpoint, read_checkpoint_meta
+from sound_video_gen.generators.discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
+from sound_video_gen.generators.legacy import create_generator, load_discriminator, load_generator
+from sound_video_gen.train.generator import diff_augment, step_generator, train_generator
+
+from test_stylegan import NVStandIn, nv_names  # noqa: F401  (fixture)
+
+torch.set_num_threads(2)
+
+# The state dict of NVlabs' training.networks_stylegan2.Discriminator(c_dim=0, img_resolution=16, img_channels=3,
+# channel_base=64, channel_max=16), printed from the reference code (NVlabs/stylegan3 at c233a91).
+NVLABS_D16 = {
+    'b16.resample_filter': [4, 4], 'b16.fromrgb.weight': [4, 3, 1, 1], 'b16.fromrgb.bias': [4], 'b16.fromrgb.resample_filter': [4, 4],
+    'b16.conv0.weight': [4, 4, 3, 3], 'b16.conv0.bias': [4], 'b16.conv0.resample_filter': [4, 4], 'b16.conv1.weight': [8, 4, 3, 3],
+    'b16.conv1.bias': [8], 'b16.conv1.resample_filter': [4, 4], 'b16.skip.weight': [8, 4, 1, 1], 'b16.skip.resample_filter': [4, 4],
+    'b8.resample_filter': [4, 4], 'b8.conv0.weight': [8, 8, 3, 3], 'b8.conv0.bias': [8], 'b8.conv0.resample_filter': [4, 4],
+    'b8.conv1.weight': [16, 8, 3, 3], 'b8.conv1.bias': [16], 'b8.conv1.resample_filter': [4, 4], 'b8.skip.weight': [16, 8, 1, 1],
+    'b8.skip.resample_filter': [4, 4], 'b4.conv.weight': [16, 17, 3, 3], 'b4.conv.bias': [16], 'b4.conv.resample_filter': [4, 4],
+    'b4.fc.weight': [16, 256], 'b4.fc.bias': [16], 'b4.out.weight': [1, 16], 'b4.out.bias': [1]}
+
+
+def tiny_cfg(tmp_path, **kw):
+    return get_config("train-generator-tiny").replace(run_dir=str(tmp_path / "run"), **kw)
+
+
+def toy_images(n=256, size=16, seed=0):
+    "Sky over ground with a random horizon and colours: a toy landscape dataset."
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(size).view(1, size, 1)
+    horizon = torch.randint(size // 4, 3 * size // 4, (n, 1, 1), generator=g)
+    sky = torch.tensor([60, 120, 220]).view(1, 3, 1, 1) + torch.randint(-40, 40, (n, 3, 1, 1), generator=g)
+    ground = torch.tensor([60, 140, 50]).view(1, 3, 1, 1) + torch.randint(-40, 40, (n, 3, 1, 1), generator=g)
+    img = torch.where((y < horizon).unsqueeze(1), sky, ground).expand(n, 3, size, size).clone()
+    return img.clamp(0, 255).to(torch.uint8)
+
+
+def pool_detector(img):
+    "Toy Fréchet features: the 4×4 average-pooled image (48-d)."
+    return torch.nn.functional.avg_pool2d(img.float() / 127.5 - 1, img.shape[-1] // 4).flatten(1).double()
+pool_detector.name = "pool"
+
+
+# ---------------------------------------------------------------- discriminator
+
+@pytest.mark.parametrize("arch", ["resnet", "orig", "skip"])
+@pytest.mark.parametrize("res", [8, 32])
+def test_discriminator_shapes(arch, res):
+    D = StyleGAN2Discriminator(img_resolution=res, channel_base=128, channel_max=16, architecture=arch)
+    assert D.block_resolutions == [2 ** i for i in range(int(math.log2(res)), 2, -1)]
+    out = D(torch.randn(8, 3, res, res))
+    assert out.shape == (8, 1) and torch.isfinite(out).all()
+    with pytest.raises(UserError, match="divide the batch"):
+        D(torch.randn(6, 3, res, res))
+    with pytest.raises(UserError, match="D expects images"):
+        D(torch.randn(4, 3, res * 2, res * 2))
+
+
+def test_discriminator_has_nvlabs_names_and_shapes():
+    D = StyleGAN2Discriminator(img_resolution=16, channel_base=64, channel_max=16)
+    assert {k: list(v.shape) for k, v in D.state_dict().items()} == NVLABS_D16
+
+
+def test_discriminator_loads_nvlabs_state_dict_and_pickle(tmp_path, nv_names):
+    g = torch.Generator().manual_seed(0)
+    nv_state = {k: (torch.randn(s, generator=g) if "filter" not in k else StyleGAN2Discriminator(img_resolution=16, channel_base=64,
+                channel_max=16).state_dict()[k]) for k, s in NVLABS_D16.items()}
+    D = StyleGAN2Discriminator(img_resolution=16, channel_base=64, channel_max=16)
+    D.load_state_dict(nv_state)   # strict: every NVlabs name, no extra
+    x = torch.randn(4, 3, 16, 16)
+    # the same D pickled the way NVlabs persists it, with the constructor arguments its train.py records
+    kw = dict(c_dim=0, img_resolution=16, img_channels=3, channel_base=64, channel_max=16, num_fp16_res=4, conv_clamp=256,
+              block_kwargs=nv_names.EasyDict(freeze_layers=0), mapping_kwargs=nv_names.EasyDict(),
+              epilogue_kwargs=nv_names.EasyDict(mbstd_group_size=4))
+    f = tmp_path / "network-snapshot-000000.pkl"
+    G = create_generator("stylegan2-tiny", seed=0)
+    f.write_bytes(pickle.dumps({"G": None, "D": NVStandIn(nv_names, D, "Discriminator", kw), "G_ema": None}))
+    D2 = load_discriminator(f)
+    assert D2.cfg == StyleGAN2DiscriminatorConfig(img_resolution=16, channel_base=64, channel_max=16)
+    with torch.no_grad():
+        assert torch.equal(D2(x), D(x))
+    assert nv_names.ran == []
+    # a pickle without D, and a D with an unsupported argument
+    f.write_bytes(pickle.dumps({"G_ema": NVStandIn(nv_names, G, "Generator", {})}))
+    with pytest.raises(UserError, match="no 'D'"):
+        load_discriminator(f)
+    f.write_bytes(pickle.dumps({"D": NVStandIn(nv_names, D, "Discriminator", dict(kw, c_dim=4))}))
+    with pytest.raises(UserError, match="conditional"):
+        load_discriminator(f)
+
+
+def test_diff_augment_is_differentiable_and_seeded():
+    x = (torch.rand(4, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    a = diff_augment(x, "color,translation,cutout", step_generator(0, 5, 0, "Dmain"))
+    b = diff_augment(x, "color,translation,cutout", step_generator(0, 5, 0, "Dmain"))
+    c = diff_augment(x, "color,translation,cutout", step_generator(0, 6, 0, "Dmain"))
+    assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == x.shape
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.equal(diff_augment(x, "", step_generator(0, 0)), x)
+
+
+# ---------------------------------------------------------------- guard rails
+
+@pytest.mark.parametrize("bad", [dict(G_lr=float("nan")), dict(D_lr=0.0), dict(G_lr=5.0), dict(betas=[0.0, 1.0]),
+                                 dict(betas=[float("inf"), 0.99]), dict(r1_gamma=float("nan")), dict(r1_gamma=-1.0),
+                                 dict(augment="rotate")])
+def test_bad_values_refused_before_anything_is_written(tmp_path, bad):
+    with pytest.raises(UserError, match="GeneratorTrainConfig"):
+        train_generator(tiny_cfg(tmp_path, **bad), toy_images(16))
+    assert not (tmp_path / "run").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
+    cfg = tiny_cfg(tmp_path, max_steps=4, ckpt_every=2, sample_every=0)
+    G = create_generator(cfg.generator_config(), seed=0)
+    def poison(step, rec):
+        if step == 2:
+            with torch.no_grad(): G.synthesis.b4.const.fill_(float("nan"))
+    with pytest.raises(UserError, match=r"step 3: the G loss is nan .* last good checkpoint \(step 2\)"):
+        train_generator(cfg, toy_images(32), G=G, callback=poison)
+    _, meta = read_checkpoint_meta(tmp_path / "run" / "checkpoint.safetensors")
+    assert meta["step"] == 2
+
+
+# ---------------------------------------------------------------- training
+
+def _ckpt_tensors(path):
+    state, _, meta = load_checkpoint(path)
+    out = {}
+    def walk(o, key):
+        if isinstance(o, torch.Tensor): out[key] = o
+        elif isinstance(o, dict): [walk(v, f"{key}.{k}") for k, v in o.items()]
+        elif isinstance(o, (list, tuple)): [walk(v, f"{key}.{i}") for i, v in enumerate(o)]
+    walk({k: state[k] for k in ("modules", "optimizers", "extra")}, "")
+    return out, meta
+
+
+def test_kill_and_resume_is_bit_identical_on_synthscapes(tmp_path):
+    from sound_video_gen.data.synthscapes import make_synthscapes
+    data = tmp_path / "ss"
+    make_synthscapes(data, classes=("rain", "volcano"), n_per_class=2, seconds=1.0, size=16, fps=8, progress=False)
+    cfg = dict(max_steps=7, ckpt_every=3, sample_every=3, log_every=1, r1_interval=2, style_mixing_prob=0.9, pl_weight=2.0,
+               pl_interval=2, frames_per_clip=4)
+    a = tiny_cfg(tmp_path / "a", **cfg)
+    train_generator(a, data)
+    b = tiny_cfg(tmp_path / "b", **cfg)
+    class Killed(Exception): pass
+    def kill(step, rec):
+        if step == 5: raise Killed   # dies after the checkpoint at step 3, with steps 4-5 logged
+    with pytest.raises(Killed):
+        train_generator(b, data, callback=kill)
+    train_generator(b, data)         # resumes from step 3
+    ta, ma = _ckpt_tensors(tmp_path / "a" / "run" / "checkpoint.safetensors")
+    tb, mb = _ckpt_tensors(tmp_path / "b" / "run" / "checkpoint.safetensors")
+    assert ma["step"] == mb["step"] == 7 and ta.keys() == tb.keys()
+    assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])][:5]
+    strip = lambda p: [{k: v for k, v in json.loads(l).items() if k not in ("time", "sec_per_step")} for l in p.read_text().splitlines()]
+    la, lb = strip(tmp_path / "a" / "run" / "log.jsonl"), strip(tmp_path / "b" / "run" / "log.jsonl")
+    assert la == lb and [r["step"] for r in la] == list(range(1, 8))
+    # G_ema is a plain generator file; samples are written
+    G = load_generator(tmp_path / "b" / "run" / "G_ema.safetensors")
+    assert G.img_resolution == 16 and G(torch.randn(2, G.z_dim)).shape == (2, 3, 16, 16)
+    assert {p.name for p in (tmp_path / "b" / "run" / "samples").iterdir()} == {"reals.png", "fakes000003.png", "fakes000006.png", "fakes000007.png"}
+    # a different config cannot resume the run
+    with pytest.raises(UserError, match="different config"):
+        train_generator(b.replace(G_lr=0.001, max_steps=9), data)
+
+
+@pytest.mark.slow
+def test_tiny_generator_fd_halves(tmp_path):
+    cfg = tiny_cfg(tmp_path, max_steps=300, eval_every=25, ckpt_every=0, sample_every=0, log_every=25, fd_items=256,
+                   batch_size=16, r1_gamma=0.1, augment="", ema_kimg=0.5)
+    train_generator(cfg, toy_images(512), detector=pool_detector)
+    fd = [r["fd_pool"] for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines()) if "fd_pool" in r]
+    assert min(fd[-3:]) < fd[0] / 2, fd
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    from sound_video_gen.cli import main
+    for argv in (["train-generator", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "r")],
+                 ["train-generator", str(tmp_path), "--run-dir", str(tmp_path / "r"), "--config", "train-generator-tiny", "--set", "G_lr=-1"],
+                 ["train-generator", str(tmp_path), "--run-dir", str(tmp_path / "r"), "--generator", "no-such-generator"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.strip()
+    assert not (tmp_path / "r").exists()
