@@ -141,7 +141,7 @@ def test_bundle_with_missing_or_altered_file(bundle, tmp_path):
 
 
 def test_bundle_whose_parts_disagree_on_wplus(bundle, tmp_path):
-    from sound_video_gen.apps.pipeline import sha256_file
+    from sound_video_gen.metrics.detectors import file_sha256 as sha256_file
     bad = Path(shutil.copytree(bundle, tmp_path / "bad"))
     G3, _ = _tiny("stylegan3-t-tiny")
     _, model = _tiny()

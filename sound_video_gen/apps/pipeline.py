@@ -4,7 +4,7 @@
 
 # %% ../../nbs/50_apps.pipeline.ipynb #c7f39904
 from __future__ import annotations
-import hashlib, json, math, os, re, shutil, tempfile, time, warnings
+import json, math, os, re, shutil, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +21,12 @@ from ..model.encoder import layer_groups
 from ..model.recurrent import initial_latent
 from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg, save_ssvg
 from ..data.clips import VideoWriter, to_uint8_frames
+from ..metrics.detectors import file_sha256
 from .figures import filmstrip
 
 # %% auto #0
 __all__ = ['GROUPS', 'BUNDLE_FORMAT', 'BUNDLE_CARD', 'ROLES', 'RUN_FILES', 'SoundPlan', 'plan_sound', 'WindowStream',
-           'SoundToVideo', 'sha256_file', 'make_bundle', 'read_card', 'verify_bundle', 'pretrained_dir', 'find_bundle']
+           'SoundToVideo', 'make_bundle', 'read_card', 'verify_bundle', 'pretrained_dir', 'find_bundle']
 
 # %% ../../nbs/50_apps.pipeline.ipynb #b2e8ef57
 GROUPS = ("coarse", "mid", "fine")
@@ -349,12 +350,6 @@ ROLES = {"generator": "generator.safetensors", "ssvg": "ssvg.safetensors",      
          "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors"}
 RUN_FILES = {"ssvg": "ssvg.safetensors", "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors"}
 
-def sha256_file(path: str | Path) -> str:
-    "SHA-256 of a file's bytes, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
 
 def _kind(path: Path) -> str:
     "What a checkpoint holds: 'generator', 'ssvg', 'audio_encoder', 'clip' or 'unknown'."
@@ -421,7 +416,7 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
                 p = _resolve(role, src)
                 if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
                 shutil.copyfile(p, dst)
-            files[role] = {"path": dst.name, "sha256": sha256_file(dst), "bytes": dst.stat().st_size}
+            files[role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
         gcfg, _ = read_checkpoint_meta(tmp / ROLES["generator"])
         mcfg = SSVGConfig.from_dict(read_checkpoint_meta(tmp / ROLES["ssvg"])[0])
         num_ws, w_dim = _wplus(gcfg)
@@ -469,7 +464,7 @@ def verify_bundle(folder: str | Path) -> dict:
         if role not in ROLES: raise UserError(f"bundle {folder} lists an unknown role {role!r}.")
         p = folder / entry["path"]
         if not p.is_file(): raise UserError(f"bundle {folder} is missing its {role} file {entry['path']}.")
-        if sha256_file(p) != entry.get("sha256"):
+        if file_sha256(p) != entry.get("sha256"):
             raise UserError(f"the {role} file {p} of bundle {folder} was altered (its sha256 differs from {BUNDLE_CARD}).")
         if _kind(p) != role: raise UserError(f"the {role} file {p} holds a {_kind(p)} checkpoint.")
     gcfg, _ = read_checkpoint_meta(folder / files["generator"]["path"])
