@@ -313,7 +313,6 @@ def train_clip(cfg: ClipTrainConfig,
         seed_for_rank(cfg.seed, env.rank)
         same_start([step_mod], env)
         st = run.resume({"clip": step_mod}, {"opt": opt}, scaler)
-        model = step_mod
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         params = [p for p in step_mod.parameters() if p.requires_grad]
         local_b = cfg.batch_size // env.world_size
@@ -327,7 +326,7 @@ def train_clip(cfg: ClipTrainConfig,
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.decay_steps)
             for g in opt.param_groups: g["lr"] = lr
             with autocast(env, cfg.amp):
-                img, txt, scale = model(images, tokens)
+                img, txt, scale = step_mod(images, tokens)
             img, txt = all_gather_with_grad(img.float(), env), all_gather_with_grad(txt.float(), env)
             loss = contrastive_loss(img, txt, scale)
             run.check_finite(step + 1, {"loss": loss.detach()})
@@ -389,7 +388,6 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
         seed_for_rank(cfg.seed, env.rank)
         same_start([step_mod], env)
         st = run.resume({"audio": step_mod}, {"opt": opt}, scaler)
-        model = step_mod
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         params = [p for p in step_mod.parameters() if p.requires_grad]
         local_b = cfg.batch_size // env.world_size
@@ -412,7 +410,7 @@ def train_audio_clip(cfg: AudioClipTrainConfig,
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.decay_steps)
             for g in opt.param_groups: g["lr"] = lr
             with autocast(env, cfg.amp):
-                emb, scale = model(mels.to(env.device, non_blocking=True))
+                emb, scale = step_mod(mels.to(env.device, non_blocking=True))
             emb = emb.float()
             a = all_gather_with_grad(emb[:B], env)
             terms = {}
