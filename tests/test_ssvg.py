@@ -8,8 +8,8 @@ import torch
 
 from sound_video_gen.core import get_config
 from sound_video_gen.model.ssvg import SSVG, load_ssvg
-from sound_video_gen.train.ssvg import (SSVGTrainConfig, discriminator_loss, generate, load_frozen, model_losses,
-                                        train_ssvg, _draws)
+from sound_video_gen.train.ssvg import (SSVGTrainConfig, discriminator_loss, edit_losses, generate, load_frozen,
+                                        model_losses, train_ssvg, _draws)
 from sound_video_gen.train.common import item_generators
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +110,35 @@ def test_gradients_reach_exactly_the_trainable_modules(tmp_path, parts):
     assert all(p.grad is None for p in model.parameters())
     for m in frozen_modules.values():
         assert all(p.grad is None and not p.requires_grad for p in m.parameters())
+
+
+def test_edit_terms_train_the_encoder_as_a_displacement(tmp_path, parts):
+    "ŵ = w + E_a(x): the edit terms reach E_a only (not the GRUs), use each clip's middle window, and vanish when off."
+    cfg = tiny_cfg(tmp_path, w_edit=0.5, w_edit_keep=0.1)
+    frozen, model, D_img, D_vid, windows, real, w0, noise, text = _one_batch(cfg, parts)
+    G = frozen.G
+    w = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(3)), None, truncation_psi=0.7)
+    terms = edit_losses(model, frozen, windows, w, text, cfg)
+    assert set(terms) == {"edit_audio", "edit_text", "edit_keep"}
+    for name, term in terms.items():
+        model.zero_grad(set_to_none=True)
+        term.backward(retain_graph=True)
+        assert sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None) > 0, name
+        assert all(p.grad is None for p in model.recurrent.parameters()), name
+        assert all(p.grad is None for m in (frozen.G, frozen.clip, frozen.audio_encoder) for p in m.parameters()), name
+    dw = model.encoder(windows[:, T // 2])
+    torch.testing.assert_close(terms["edit_keep"], 0.1 * dw.pow(2).sum(-1).mean())
+    later = windows.clone(); later[:, T // 2 + 1:] += 1   # windows other than the middle one do not matter
+    torch.testing.assert_close(edit_losses(model, frozen, later, w, text, cfg)["edit_audio"], terms["edit_audio"])
+    assert edit_losses(model, frozen, windows, w, text, tiny_cfg(tmp_path)) == {}
+
+
+def test_training_with_edit_terms_logs_them(tmp_path, parts):
+    G, clip, fa = parts
+    cfg = tiny_cfg(tmp_path / "run", max_steps=2, w_edit=1.0, w_edit_keep=0.1)
+    rec = train_ssvg(cfg, ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    for key in ("edit_audio", "edit_text", "edit_keep"):
+        assert key in rec and 0 <= rec[key] < 1e6, key
 
 
 def test_frame_t_does_not_depend_on_later_audio(parts):

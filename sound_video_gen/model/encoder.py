@@ -57,17 +57,18 @@ class BottleneckIRSE(nn.Module):
 
 # %% ../../nbs/10_model.encoder.ipynb #a60009fe
 class GradualStyleBlock(nn.Module):
-    "pSp style head: stride-2 convs from `spatial`² down to 1², then a linear map to `out_ch`."
-    def __init__(self, in_ch: int, out_ch: int, spatial: int, init_gain: float = 1.0):
+    "pSp style head: stride-2 convs (`width` channels, default `out_ch`) from `spatial`² down to 1², then a linear map to `out_ch`."
+    def __init__(self, in_ch: int, out_ch: int, spatial: int, init_gain: float = 1.0, width: int | None = None):
         super().__init__()
         n = int(math.log2(spatial))
+        width = width or out_ch
         if 2 ** n != spatial: raise UserError(f"style head input must be a power of two, got {spatial}.")
         layers = []
         for i in range(n):
-            layers += [nn.Conv2d(in_ch if i == 0 else out_ch, out_ch, 3, 2, 1), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(in_ch if i == 0 else width, width, 3, 2, 1), nn.LeakyReLU(0.2)]
         self.convs = nn.Sequential(*layers) if layers else nn.Identity()
-        self.proj = nn.Conv2d(in_ch, out_ch, 1) if n == 0 and in_ch != out_ch else nn.Identity()
-        self.linear = nn.Linear(out_ch, out_ch)
+        self.proj = nn.Conv2d(in_ch, width, 1) if n == 0 and in_ch != width else nn.Identity()
+        self.linear = nn.Linear(width, out_ch)
         with torch.no_grad():
             self.linear.weight.mul_(init_gain); self.linear.bias.zero_()
 
@@ -87,6 +88,7 @@ class EncoderConfig(Config):
     widths: tuple = (64, 128, 256, 512)    # channels per stage
     group_bounds: tuple | None = None      # W+ layer bounds (coarse_end, mid_end); None = paper split, scaled
     head_init_gain: float = 0.1            # scale of the heads' last linear layer at init
+    head_width: int | None = None          # channels of the heads' convs (None: w_dim, as pSp; smaller models use less)
     norm: str = "batch"                    # 'batch' (pSp/ArcFace) or 'group' (batch-size independent)
 
     def __post_init__(self):
@@ -95,7 +97,7 @@ class EncoderConfig(Config):
             raise UserError(f"input_size must be a power of two >= 32, got {self.input_size}.")
         layer_groups(self.num_ws, self.group_bounds)
         if self.norm not in ("batch", "group"): raise UserError(f"norm must be 'batch' or 'group', got {self.norm!r}.")
-        check_ranges(self, num_ws=(1, 64), w_dim=(1, 4096), in_channels=(1, 8), input_size=(32, 1024), head_init_gain=(0, 10))
+        check_ranges(self, num_ws=(1, 64), w_dim=(1, 4096), in_channels=(1, 8), input_size=(32, 1024), head_init_gain=(0, 10), head_width=(1, 4096))
         if not all(isinstance(u, int) and 1 <= u <= 64 for u in self.units) or not all(isinstance(w, int) and 1 <= w <= 4096 for w in self.widths):
             raise UserError(f"units must be in [1, 64] and widths in [1, 4096], got {self.units} and {self.widths}.")
 
@@ -125,7 +127,7 @@ class SoundInversionEncoder(nn.Module):
         spatial = {"coarse": s // 16, "mid": s // 8, "fine": s // 4}
         self.groups = layer_groups(cfg.num_ws, cfg.group_bounds)
         self.head_level = [g for g, (a, b) in self.groups.items() for _ in range(a, b)]
-        self.heads = nn.ModuleList(GradualStyleBlock(top, cfg.w_dim, spatial[g], cfg.head_init_gain) for g in self.head_level)
+        self.heads = nn.ModuleList(GradualStyleBlock(top, cfg.w_dim, spatial[g], cfg.head_init_gain, cfg.head_width) for g in self.head_level)
 
     def features(self, x):
         "The three pyramid maps {'coarse': 1/16, 'mid': 1/8, 'fine': 1/4 of the input size}."

@@ -10,6 +10,11 @@ The frozen parts are the generator G, the CLIP space and the audio encoder F_a. 
    L_CLIP^(a<->v) = 1 - cos(CLIP_img(frame_t), F_a(window_t)); L_CLIP^(a<->t) = 1 - cos(CLIP_img(frame_t),
    CLIP_text(class text)); the latent regulariser λ_b·‖w_t - w̄‖² (w̄ = G's w_avg or a running mean of the
    trajectory); optional temporal smoothness.
+4. Editing readiness (`w_edit` > 0): the paper edits an image by ŵ = w + E_a(x_a). For a random truncated w per clip
+   and the clip's middle window x, G(w + E_a(x)) must show the sound: the same two CLIP terms on that image, scaled
+   by `w_edit`, plus `w_edit_keep`·‖E_a(x)‖² (squared norm per W+ layer, averaged) so the edit stays near w and keeps
+   its content. Without it Δw only ever feeds the GRUs, and nothing makes it a displacement that means anything on
+   its own.
 
 Runs single-process or under `torchrun` (gradients are averaged over processes by one all-reduce,
 `common.average_gradients`, the convention of every stage; BatchNorm is synchronised on GPUs); everything random in a
@@ -38,7 +43,7 @@ from sound_video_gen.train.common import (RunDir, all_reduce_mean, autocast, dis
                                           average_gradients, make_scaler, same_start, sync_batchnorm)
 from sound_video_gen.train.clip import batch_texts, collate
 
-__all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss"]
+__all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss", "edit_losses"]
 
 
 @dataclass
@@ -66,6 +71,8 @@ class SSVGTrainConfig(Config):
     w_reg: float = 1.0                    # λ_b of the latent regulariser
     reg_target: str = "w_avg"             # 'w_avg' or 'running_mean'
     w_smooth: float = 0.0                 # temporal smoothness of the trajectory
+    w_edit: float = 0.0                   # CLIP terms on G(w + E_a(x)) for a random w (editing readiness; 0: off)
+    w_edit_keep: float = 0.0              # ‖E_a(x)‖² per W+ layer, averaged: keeps an edit near w
     lambda_enc: float = 1.0               # λ_enc: scales the CLIP terms and the regulariser together
     text_source: str = "class"            # 'class' (class_template of the class name) or 'caption'
     class_template: str = "{}"
@@ -89,7 +96,7 @@ class SSVGTrainConfig(Config):
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
         if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
         weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
-                   self.w_smooth, self.lambda_enc)
+                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep)
         if min(weights) < 0: bad.append("loss weights must be >= 0")
         if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
         if bad: raise UserError(f"invalid SSVGTrainConfig: {', '.join(bad)}.")
@@ -116,12 +123,12 @@ def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=N
     if G is None:
         from sound_video_gen.generators.legacy import load_generator
         G = load_generator(cfg.generator)
-    needs_clip = cfg.lambda_enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
+    needs_clip = (cfg.lambda_enc > 0 or cfg.w_edit > 0) and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
     if clip is None and needs_clip:
         from sound_video_gen.multimodal.clip import load_clip
         pre = None if str(cfg.clip).endswith(".safetensors") else cfg.clip_pretrained
         clip = load_clip(cfg.clip, pre, device=device)
-    if audio_encoder is None and cfg.lambda_enc > 0 and cfg.w_clip_audio > 0:
+    if audio_encoder is None and (cfg.lambda_enc > 0 or cfg.w_edit > 0) and cfg.w_clip_audio > 0:
         if not cfg.audio_encoder:
             raise UserError("w_clip_audio > 0 needs a trained audio encoder F_a: set audio_encoder to the "
                             "audio_encoder.safetensors that train-audio-clip wrote (or set w_clip_audio to 0).")
@@ -206,6 +213,26 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor, windows: torch.Tensor, 
     return terms
 
 
+def edit_losses(model: SSVG, frozen: Frozen, windows: torch.Tensor, w: torch.Tensor, text_emb: torch.Tensor | None,
+                cfg: SSVGTrainConfig, amp=None) -> dict:
+    """Editing-readiness terms (each already weighted): ŵ = w + E_a(x) for latents w (B, num_ws, w_dim) and each clip's
+    middle window x must show the sound (CLIP audio and text terms on G(ŵ)) and stay near w (‖E_a(x)‖²)."""
+    x = windows[:, windows.shape[1] // 2]
+    with amp or contextlib.nullcontext(): dw = model.encoder(x)
+    dw = dw.float()
+    terms = {}
+    if cfg.w_edit > 0 and (cfg.w_clip_audio > 0 or (cfg.w_clip_text > 0 and text_emb is not None)):
+        img = render(frozen.G, (w + dw)[:, None])[:, 0]
+        emb = frozen.clip.encode_image(img)
+        if cfg.w_clip_audio > 0:
+            with torch.no_grad(): aud = frozen.audio_encoder(x)
+            terms["edit_audio"] = cfg.w_edit * cfg.w_clip_audio * clip_audio_frame_loss(emb, aud)
+        if cfg.w_clip_text > 0 and text_emb is not None:
+            terms["edit_text"] = cfg.w_edit * cfg.w_clip_text * clip_text_frame_loss(emb, text_emb)
+    if cfg.w_edit_keep > 0: terms["edit_keep"] = cfg.w_edit_keep * dw.pow(2).sum(-1).mean()
+    return terms
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The loop
 
@@ -260,8 +287,12 @@ def train_ssvg(cfg: SSVGTrainConfig,
             B = real.shape[0]
             gens = item_generators(cfg.seed, step, env.rank * local_b, B)
             w0, noise = _draws(model, G, B, T, gens, env.device)
+            w_edit0 = None
+            if cfg.w_edit > 0 or cfg.w_edit_keep > 0:  # the random w an edit starts from, from each clip's own generator
+                z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(env.device)
+                with torch.no_grad(): w_edit0 = G.mapping(z, None, truncation_psi=mcfg.psi)
             text_emb = None
-            if frozen.clip is not None and cfg.w_clip_text > 0 and cfg.lambda_enc > 0:
+            if frozen.clip is not None and cfg.w_clip_text > 0 and (cfg.lambda_enc > 0 or cfg.w_edit > 0):
                 with torch.no_grad(): text_emb = frozen.clip.encode_text(batch_texts(batch, cfg.class_template, 1.0 if cfg.text_source == "class" else 0.0))
             model.train()
             ws, fake = generate(model, G, windows, w0, noise, mcfg.sound, autocast(env, cfg.amp))
@@ -283,6 +314,8 @@ def train_ssvg(cfg: SSVGTrainConfig,
             D_img.requires_grad_(False); D_vid.requires_grad_(False)
             with autocast(env, cfg.amp):
                 g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg)
+            if w_edit0 is not None:
+                g_terms.update(edit_losses(model, frozen, windows, w_edit0, text_emb, cfg, autocast(env, cfg.amp)))
             D_img.requires_grad_(True); D_vid.requires_grad_(True)
             opt_g.zero_grad(set_to_none=True)
             loss = sum(v.float() for v in g_terms.values()) if g_terms else None
