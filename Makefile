@@ -46,10 +46,15 @@ bench: install
 clean-venv:
 	rm -rf $(VENV)
 
-## The main job (for now: a SynthScapes clip and what the model hears of its sound).
+## The main job: the shipped demo model turns the shipped example sounds (and SOUND=my.wav, if given) into
+## videos, demo_out/<name>.mp4 with a filmstrip preview demo_out/<name>.png.
+DEMO_BUNDLE := sound_video_gen/pretrained/demo
+DEMO_SOUNDS := sound_video_gen/pretrained/examples
+SOUND ?=
 demo: install
+	@test -f $(DEMO_BUNDLE)/bundle.json || { echo "make demo: the demo model is not trained yet ($(DEMO_BUNDLE)/bundle.json is missing): \
+	train it with 'sound-video-gen train-demo --run-dir runs/demo' and copy runs/demo/bundle to $(DEMO_BUNDLE)."; exit 1; }
 	@mkdir -p demo_out
-	@$(PY) -c "from sound_video_gen.data.synthscapes import generate_clip; from sound_video_gen.data.clips import write_video; \
-	c = generate_clip('thunderstorm', seed=7, seconds=4.0, size=128, fps=16); \
-	write_video('demo_out/thunderstorm.mp4', c.frames, c.fps, audio=c.audio, sr=c.sr); print('wrote demo_out/thunderstorm.mp4')"
-	@$(VENV)/bin/sound-video-gen mel demo_out/thunderstorm.mp4 --fps 16 -o demo_out/thunderstorm_mel.png --overwrite
+	@gen() { n=$$(basename "$${1%.*}"); $(VENV)/bin/sound-video-gen generate "$$1" -o "demo_out/$$n.mp4" --model demo --preview --overwrite --quiet; }; \
+	for f in $(DEMO_SOUNDS)/*.wav; do gen "$$f" || exit 1; done; \
+	if [ -n "$(SOUND)" ]; then gen "$(SOUND)" || exit 1; fi

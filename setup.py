@@ -26,7 +26,7 @@ setup(
                  "Topic :: Multimedia :: Video", "Topic :: Multimedia :: Sound/Audio :: Analysis"],
     python_requires=">=" + cfg["min_python"],
     packages=find_packages(include=[lib, lib + ".*"]),
-    package_data={lib: ["configs/*.json", "assets/*"]},
+    package_data={lib: ["configs/*.json", "assets/*", "pretrained/**/*"]},   # pretrained/: shipped bundles, example sounds
     include_package_data=True,
     install_requires=shlex.split(cfg.get("requirements", "")),
     extras_require={"dev": shlex.split(cfg.get("dev_requirements", ""))},

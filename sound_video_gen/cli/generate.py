@@ -86,6 +86,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="bundle name (default: the folder's)")
     p.add_argument("--description", default="", help="one line for people")
     p.add_argument("--data", help="what the model was trained on (recorded in bundle.json)")
+    p.add_argument("--training", help="a JSON file with an object of training facts to record (e.g. the recipe); --data goes over it")
     p.add_argument("--scores", help="a JSON file of measured scores to record")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     a = p.parse_args(argv)
@@ -103,12 +104,19 @@ def bundle_main(argv: list[str] | None = None) -> int:
         return v if isinstance(v, str) and Path(v).exists() else None
     generator = pick(a.generator, "generator")
     if generator is None: raise UserError("pass --generator (the run folder does not name an existing generator file).")
+    training = {}
+    if a.training:
+        f = check_regular_file(a.training, "training facts file")
+        try: training = json.loads(f.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError): raise UserError(f"--training {a.training} is not a JSON file.") from None
+        if not isinstance(training, dict): raise UserError(f"--training {a.training} holds a JSON {type(training).__name__}, not an object.")
+    if a.data: training["data"] = a.data
     scores = None
     if a.scores:
         try: scores = json.loads(Path(a.scores).read_text())
         except (OSError, json.JSONDecodeError): raise UserError(f"--scores {a.scores} is not a readable JSON file.") from None
     out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), name=a.name,
-                      training={"data": a.data} if a.data else None, scores=scores, description=a.description,
+                      training=training or None, scores=scores, description=a.description,
                       overwrite=a.overwrite)
     print(f"wrote bundle {out}")
     return 0
