@@ -159,7 +159,7 @@ def test_bundle_whose_parts_disagree_on_wplus(bundle, tmp_path):
 
 def test_from_pretrained_names_and_hub_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(UserError, match="no bundle named 'demo' ships") as e: SoundToVideo.from_pretrained("demo")
+    with pytest.raises(UserError, match="no bundle named 'nonexistent' ships") as e: SoundToVideo.from_pretrained("nonexistent")
     _one_sentence(e)
     with pytest.raises(UserError, match="HF_HUB_OFFLINE=1") as e: SoundToVideo.from_pretrained("nobody/no-such-bundle")
     _one_sentence(e)
