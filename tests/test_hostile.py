@@ -109,6 +109,12 @@ CASES = {
     "bench table FIFO": (lambda d: ["bench", "table", d / "fifo.jsonl"], "not a regular file"),
     "bench table non-UTF-8": (lambda d: ["bench", "table", d / "latin1.jsonl"], "UTF-8"),
     "bench table non-object lines": (lambda d: ["bench", "table", d / "notobj.jsonl"], "not an object"),
+    "bench run ssvg without --model": (lambda d: ["bench", "run", d / "data", "--classifier", d / "c", "--method", "ssvg"], "--model"),
+    "bench run --beta nan": (lambda d: ["bench", "run", d / "data", "--classifier", d / "c", "--method", "ssvg", "--model", d / "m", "--beta", "nan"], "finite"),
+    "bench run --sound for a baseline": (lambda d: ["bench", "run", d / "data", "--classifier", d / "c", "--method", "noise", "--sound", "none"], "ssvg only"),
+    "bench edit --alpha inf": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "m", "--alpha", "inf"], "finite"),
+    "bench edit --model FIFO": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "fifo.pkl"], "bundle"),
+    "bench table2 --out folder": (lambda d: ["bench", "table2", d / "data", "--classifier", d / "c", "--model", d / "m", "--out", d], ".json"),
 }
 
 

@@ -13,7 +13,7 @@ from sound_video_gen.core import UserError, run_cli
 
 # name -> ("module", "function", "one-line help"). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "bench": ("sound_video_gen.cli.bench", "main", "SynthScapes-Bench: train its classifier, score a method (FVD-SS, IS-SS, consistency, sync)"),
+    "bench": ("sound_video_gen.cli.bench", "main", "SynthScapes-Bench: train its classifier, score a method (FVD-SS, IS-SS, consistency, sync), Table 2, editing success"),
     "generate": ("sound_video_gen.cli.generate", "main", "turn a sound (or a video's sound, or a folder of them) into an mp4 with a model bundle"),
     "bundle": ("sound_video_gen.cli.generate", "bundle_main", "assemble a model bundle from files or run folders, or --verify one"),
     "generator": ("sound_video_gen.cli.generator", "main", "convert an NVlabs StyleGAN .pkl to safetensors (safely) and/or render a sample grid"),

@@ -1,10 +1,40 @@
-"`sound-video-gen bench`: train the SynthScapes-Bench classifier, score a method, print a results table."
+"""`sound-video-gen bench`: train the SynthScapes-Bench classifier, score a method, print a results table, run Table 2,
+score image editing.
+
+`--model` takes a bundle folder, a shipped bundle's name (`demo`) or an ssvg.safetensors file. A bundle is resolved
+here (`apps.pipeline`, which `metrics` must not import) into its ssvg file and its generator; the generator is then
+used by every latent method unless `--generator` is given, so all methods render with the same G.
+"""
 from __future__ import annotations
 import json
+import shlex
 from pathlib import Path
 
-from sound_video_gen.cli.common import SEED, ArgParser, ranged
-from sound_video_gen.core import UserError, check_regular_file
+from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_out, ranged
+from sound_video_gen.core import UserError, atomic_write_text, check_regular_file
+
+BETA = ranged(float, 0, 10)
+MODEL_HELP = "a bundle folder, a shipped bundle's name (e.g. demo), or an ssvg.safetensors file"
+
+
+def resolve_model(spec: str) -> tuple[Path, Path | None, Path | None]:
+    "`--model` -> (the ssvg.safetensors file, the bundle's generator file or None, the bundle folder or None)."
+    p = Path(spec).expanduser()
+    if p.is_file() or p.suffix == ".safetensors":
+        return check_regular_file(p, "model file"), None, None
+    from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+    folder = find_bundle(spec)
+    files = verify_bundle(folder)["files"]
+    return folder / files["ssvg"]["path"], folder / files["generator"]["path"], folder
+
+
+def _generator(a, bundle_g: Path | None) -> str | None:
+    "--generator, else the bundle's generator."
+    return a.generator or (str(bundle_g) if bundle_g else None)
+
+
+def _provenance(argv_name: str, argv: list[str]) -> dict:
+    return {"command": shlex.join(["sound-video-gen", "bench", argv_name, *argv])}
 
 
 def _train(argv):
@@ -33,21 +63,37 @@ def _train(argv):
 
 def _run(argv):
     from sound_video_gen.metrics.bench import benchmark, results_table
-    from sound_video_gen.metrics.baselines import METHODS
+    from sound_video_gen.metrics.baselines import METHODS, SSVGMethod
     p = ArgParser(prog="sound-video-gen bench run", description="Score one method on SynthScapes-Bench: FVD-SS, "
                   "IS-SS, class consistency and sync; appends a JSON line to --log.")
     p.add_argument("data", help="SynthScapes dataset folder")
     p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
     p.add_argument("--method", required=True, choices=sorted(METHODS), help="method to score")
+    p.add_argument("--model", help=f"the model for --method ssvg: {MODEL_HELP}; a bundle's generator is also used by "
+                   "the other latent methods unless --generator is given")
     p.add_argument("--generator", help="generator for latent methods: a config name (random weights, e.g. stylegan2-64), "
-                   "a .safetensors generator or an NVlabs .pkl")
+                   "a .safetensors generator or an NVlabs .pkl (default: the --model bundle's)")
+    p.add_argument("--sound", choices=["all", "first", "none"], help="ssvg only: sound at every frame, at the first only, "
+                   "or none (default: the model's config)")
+    p.add_argument("--beta", type=BETA, help="ssvg only: the rollout's step size (default: the model's config)")
+    p.add_argument("--label", help="free text stored in the record and shown in the table, e.g. 'ssvg sound=none'")
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the method (default test)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--max-clips", type=ranged(int, 2, 10**6), help="only the first N segments (quick runs)")
     p.add_argument("--log", help="append the record to this .jsonl file")
     a = p.parse_args(argv)
     if a.log and not Path(a.log).parent.is_dir(): raise UserError(f"folder {Path(a.log).parent} does not exist.")
-    rec = benchmark(a.method, a.split, a.data, a.classifier, a.generator, a.seed, a.max_clips, a.log, progress=True)
+    if a.method == "ssvg" and not a.model: raise UserError(f"--method ssvg needs --model ({MODEL_HELP}).")
+    if a.method != "ssvg" and (a.sound or a.beta is not None): raise UserError("--sound and --beta apply to --method ssvg only.")
+    model, bundle_g, _ = resolve_model(a.model) if a.model else (None, None, None)
+    if a.model and a.method != "ssvg" and bundle_g is None:
+        raise UserError("--model with another method than ssvg must be a bundle (its generator is used); an ssvg file serves --method ssvg only.")
+    generator = _generator(a, bundle_g)
+    if METHODS[a.method].uses_generator and generator is None:
+        raise UserError(f"--method {a.method} needs a generator: pass --generator, or a bundle as --model.")
+    method = SSVGMethod(model, beta=a.beta, sound=a.sound) if a.method == "ssvg" else a.method
+    generator = generator if METHODS[a.method].uses_generator else None
+    rec = benchmark(method, a.split, a.data, a.classifier, generator, a.seed, a.max_clips, a.log, label=a.label, progress=True)
     print(results_table([rec]))
     if not rec["results"].get("num_sync"):
         print("note: sync is nan because no clip of this split has a motion driver (the <clip>.motion.npy files "
@@ -75,16 +121,96 @@ def _table(argv):
     return 0
 
 
-SUB = {"train": _train, "run": _run, "table": _table}
+def _table2(argv):
+    from sound_video_gen.metrics.bench import results_table, table2
+    p = ArgParser(prog="sound-video-gen bench table2", description="Table 2 on SynthScapes-Bench: the model with sound "
+                  "at every frame, at the first frame only and without sound, the audio-reactive walk, linear "
+                  "interpolation and the real clips, every latent method on the bundle's generator; prints a markdown "
+                  "table and writes the rows with their provenance (sha256s, seed, command) to --out.")
+    p.add_argument("data", help="SynthScapes dataset folder")
+    p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
+    p.add_argument("--model", required=True, help=MODEL_HELP + " (a file needs --generator)")
+    p.add_argument("--generator", help="generator for every latent method (default: the bundle's)")
+    p.add_argument("--beta", type=BETA, help="the model's rollout step size (default: its config)")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the methods (default test)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--max-clips", type=ranged(int, 2, 10**6), help="only the first N segments (quick runs)")
+    p.add_argument("--out", help="write the results to this .json file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    a = p.parse_args(argv)
+    out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
+    model, bundle_g, folder = resolve_model(a.model)
+    generator = _generator(a, bundle_g)
+    if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
+    res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta, progress=True)
+    res = {**_provenance("table2", argv), "bundle": str(folder) if folder else None, **res}
+    if out:
+        atomic_write_text(out, json.dumps(res, indent=2, default=str) + "\n", overwrite=a.overwrite)
+        print(f"wrote {out}")
+    print(results_table(res["rows"]))
+    return 0
+
+
+def _edit(argv):
+    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.metrics.bench import load_classifier, load_split
+    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.metrics.editing import GROUPS, edit_success, edit_table, windows_by_class
+    from sound_video_gen.model.ssvg import load_ssvg
+    p = ArgParser(prog="sound-video-gen bench edit", description="Editing success of the paper's image editing "
+                  "ŵ = w + α·E_a(x_B): for random scenes and each sound class B they do not show, how often the "
+                  "classifier's probability of B rises, its mean change, how often the frame flips to B, and how much "
+                  "of the layout is kept; one row per α.")
+    p.add_argument("data", help="SynthScapes dataset folder (the split's windows are the sounds)")
+    p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
+    p.add_argument("--model", required=True, help=MODEL_HELP + " (a file needs --generator)")
+    p.add_argument("--generator", help="generator (default: the bundle's)")
+    p.add_argument("--alpha", type=ranged(float, -10, 10), nargs="+", default=[0.5, 1.0, 2.0], help="edit strengths α (default 0.5 1 2)")
+    p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
+    p.add_argument("--scenes", type=ranged(int, 1, 100_000), default=64, help="random scenes (default 64)")
+    p.add_argument("--psi", type=PSI, default=0.7, help="truncation of the scenes' latents (default 0.7)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split whose windows are used (default test)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--out", help="write the results to this .json file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    a = p.parse_args(argv)
+    out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
+    model_file, bundle_g, folder = resolve_model(a.model)
+    generator = _generator(a, bundle_g)
+    if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
+    det = load_classifier(a.classifier)
+    model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
+    wins = windows_by_class(load_split(a.data, a.split, progress=True))
+    res = edit_success(model, G, det, wins, a.scenes, a.alpha, a.groups, a.seed, a.psi)
+    gfile = Path(generator)
+    res = {**_provenance("edit", argv), "bundle": str(folder) if folder else None, "split": a.split, "dataset": Path(a.data).name,
+           "model": {"file": str(model_file), "sha256": file_sha256(model_file)},
+           "generator": {"file": str(generator), "sha256": file_sha256(gfile) if gfile.is_file() else None},
+           "package_version": _version(), **res}
+    if out:
+        atomic_write_text(out, json.dumps(res, indent=2, default=str) + "\n", overwrite=a.overwrite)
+        print(f"wrote {out}")
+    print(edit_table(res))
+    return 0
+
+
+def _version() -> str:
+    import sound_video_gen
+    return sound_video_gen.__version__
+
+
+SUB = {"train": _train, "run": _run, "table": _table, "table2": _table2, "edit": _edit}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: sound-video-gen bench {train,run,table} ...\n\n"
-              "  train  train the benchmark classifier on a SynthScapes folder\n"
-              "  run    score a method (FVD-SS, IS-SS, consistency, sync)\n"
-              "  table  print the records of a results .jsonl as a table")
+        print("usage: sound-video-gen bench {train,run,table,table2,edit} ...\n\n"
+              "  train   train the benchmark classifier on a SynthScapes folder\n"
+              "  run     score a method (FVD-SS, IS-SS, consistency, sync)\n"
+              "  table   print the records of a results .jsonl as a table\n"
+              "  table2  Table 2: the model (sound all/first/none) and the baselines on the bundle's generator\n"
+              "  edit    editing success of w + α·E_a(x) on random scenes")
         return 0
-    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run or table.")
+    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run, table, table2 or edit.")
     return SUB[argv[0]](argv[1:])

@@ -141,10 +141,20 @@ def get_method(name: str, **kwargs) -> Method:
 class SSVGMethod(Method):
     "The sound-guided video model behind the benchmark's method interface."
     name = "ssvg"
-    def __init__(self, model: SSVG | str | Path, beta: float | None = None, sound: str | None = None):
-        self.model = load_ssvg(model) if isinstance(model, (str, Path)) else model.eval()
+    def __init__(self, model: SSVG | str | Path,   # the model, or its ssvg.safetensors file
+                 beta: float | None = None,          # rollout step size (default: the model's config)
+                 sound: str | None = None):          # 'all', 'first' or 'none' (default: the model's config)
+        self.path = self.sha256 = None
+        if isinstance(model, (str, Path)):
+            from sound_video_gen.metrics.detectors import file_sha256
+            self.path, self.sha256 = str(model), file_sha256(model)
+            model = load_ssvg(model)
+        self.model = model.eval()
         self.beta = self.model.cfg.beta if beta is None else beta
         self.sound = sound or self.model.cfg.sound
+        if self.sound not in ("all", "first", "none"): raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
+        if isinstance(self.beta, bool) or not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and 0 <= self.beta <= 10):
+            raise UserError(f"beta must be a number in [0, 10], got {self.beta!r}.")
 
     def latents(self, windows, G, seed):
         fits_generator(self.model, G)
@@ -155,6 +165,8 @@ class SSVGMethod(Method):
             return self.model.to(dev).latents(windows[None].to(dev), w0, beta=self.beta, sound=self.sound, generator=gen)[0]
 
     def info(self) -> dict:
-        return {"name": self.name, "beta": self.beta, "sound": self.sound, "config": self.model.cfg.to_dict()}
+        "Name, beta, sound, the model file and its sha256 (None for a module passed in), and the model's config."
+        return {"name": self.name, "beta": self.beta, "sound": self.sound, "file": self.path, "sha256": self.sha256,
+                "config": self.model.cfg.to_dict()}
 
 METHODS[SSVGMethod.name] = SSVGMethod

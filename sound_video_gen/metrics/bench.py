@@ -19,8 +19,9 @@ from .distances import calc_metric, inception_score, to_uint8
 from .av_scores import frame_motion, pearson
 
 # %% auto #0
-__all__ = ['SSClassifierConfig', 'SSClassifier', 'ClassifierDetector', 'load_classifier', 'load_split', 'train_classifier',
-           'run_method', 'sync_score', 'bench_scores', 'other_split', 'benchmark', 'results_table']
+__all__ = ['TABLE2_ROWS', 'SSClassifierConfig', 'SSClassifier', 'ClassifierDetector', 'load_classifier', 'load_split',
+           'train_classifier', 'run_method', 'sync_score', 'bench_scores', 'other_split', 'benchmark', 'check_mel',
+           'results_table', 'table2']
 
 # %% ../../nbs/34_metrics.bench.ipynb #a9aea205
 @dataclass
@@ -283,6 +284,7 @@ def benchmark(method,                          # a baselines.Method, or its name
               log: str | Path | None = None,    # append the record to this .jsonl file
               n_frames: int = 16,               # frames per segment
               segments: int = 4,                # segments per clip
+              label: str | None = None,         # free text for the record and the table, e.g. 'ssvg sound=none'
               progress: bool = False) -> dict:
     "Run SynthScapes-Bench for one method on one split and return (and optionally log) its record."
     from sound_video_gen.metrics.baselines import get_method
@@ -291,12 +293,16 @@ def benchmark(method,                          # a baselines.Method, or its name
     t0 = time.time()
     m = get_method(method) if isinstance(method, str) else method
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
-    gname = None
+    gname = gsha = None
     if isinstance(generator, (str, Path)):
         from sound_video_gen.generators.legacy import load_generator
-        gname = str(generator); generator = load_generator(generator)
+        from sound_video_gen.metrics.detectors import file_sha256
+        gname = str(generator)
+        if Path(generator).is_file(): gsha = file_sha256(generator)
+        generator = load_generator(generator)
     elif generator is not None: gname = type(generator).__name__
     if getattr(m, "uses_generator", False) and generator is None: raise UserError(f"method {m.name} needs a generator (generator=...).")
+    check_mel(getattr(m, "model", None))
     data = load_split(root, split, n_frames, segments, progress=progress)
     ref = load_split(root, other_split(split), n_frames, segments, progress=progress)
     if det.model.cfg.classes and list(det.model.cfg.classes) != list(data["classes"]):
@@ -308,20 +314,79 @@ def benchmark(method,                          # a baselines.Method, or its name
         warnings.warn(f"the generator makes {generator.img_resolution}px frames, the data is {data['frames'].shape[-1]}px; the classifier resizes both.")
     fake = run_method(m, data, generator, seed, progress)
     scores = bench_scores(fake, data, ref, det, seed)
-    rec = {"benchmark": "synthscapes-bench/1", "method": m.name, "method_info": m.info(), "generator": gname,
-           "split": split, "ref_split": other_split(split), "results": scores, "classifier": det.info(), "seed": seed,
+    info = m.info()
+    rec = {"benchmark": "synthscapes-bench/1", "method": m.name, "label": label, "method_info": info, "generator": gname,
+           "generator_sha256": gsha, "split": split, "ref_split": other_split(split), "results": scores, "classifier": det.info(), "seed": seed,
            "dataset": str(Path(root).name), "total_time": round(time.time() - t0, 2),
            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if "sha256" in info: rec["model"] = {k: info.get(k) for k in ("file", "sha256", "sound", "beta")}
     if log is not None:
         from sound_video_gen.metrics.distances import report_metric
         report_metric(rec, log)
     return rec
+
+def check_mel(model) -> None:
+    "Warn when a model's mel front end (`model.cfg.mel`) differs from the benchmark's windows (`mel-synthscapes`)."
+    from sound_video_gen.core import get_config
+    mel = getattr(getattr(model, "cfg", None), "mel", None)
+    if isinstance(mel, str) and get_config(mel) != get_config("mel-synthscapes"):
+        warnings.warn(f"the model was trained on {mel} windows, the benchmark feeds mel-synthscapes windows.")
+
+def _row_name(r: dict) -> str:
+    "The method, with its label (or, for a model, its sound and beta) in brackets."
+    name, label, model = r["method"], r.get("label"), r.get("model")
+    if label and label != name: name += f" ({label})"
+    elif model: name += f" (sound={model['sound']}, β={model['beta']:g})"
+    return name.replace("|", "\\|")
+
+def _short(path) -> str:
+    "A generator's name for the table: a path's last two parts (e.g. demo/generator.safetensors)."
+    if not path: return "—"
+    parts = Path(str(path)).parts
+    return "/".join(parts[-2:]).replace("|", "\\|")
 
 def results_table(records: list[dict]) -> str:
     "A markdown table of benchmark records."
     rows = ["| method | generator | split | FVD-SS ↓ | IS-SS ↑ | consistency ↑ | sync ↑ | clips |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
         s = r["results"]
-        rows.append(f"| {r['method']} | {r.get('generator') or '—'} | {r['split']} | {s['fvd_ss']:.2f} | {s['is_ss']:.2f} ± {s['is_ss_std']:.2f} "
+        rows.append(f"| {_row_name(r)} | {_short(r.get('generator'))} | {r['split']} | {s['fvd_ss']:.2f} | {s['is_ss']:.2f} ± {s['is_ss_std']:.2f} "
                     f"| {100 * s['consistency']:.1f}% | {s['sync']:.3f} | {s['num_fake']} vs {s['num_ref']} |")
     return "\n".join(rows)
+
+# %% ../../nbs/34_metrics.bench.ipynb #303169f5
+TABLE2_ROWS = (  # (method, label, settings of the model): the model's three sound ablations, then the baselines
+    ("ssvg", "sound=all", {"sound": "all"}),
+    ("ssvg", "sound=first", {"sound": "first"}),
+    ("ssvg", "sound=none", {"sound": "none"}),
+    ("audio-reactive-walk", None, {}),
+    ("linear-interpolation", None, {}),
+    ("real-clips", None, {}),
+)
+
+def table2(root: str | Path,                  # SynthScapes dataset folder
+           classifier,                        # classifier.safetensors, or a loaded ClassifierDetector
+           model,                             # ssvg.safetensors (or an SSVG module)
+           generator,                         # the generator every latent method renders with (path or module)
+           split: str = "test",               # the sounds that drive the methods
+           seed: int = 0,
+           max_clips: int | None = None,      # only the first N segments (quick runs)
+           beta: float | None = None,         # the model's rollout step (default: its config)
+           n_frames: int = 16, segments: int = 4,
+           progress: bool = False) -> dict:
+    "Score `TABLE2_ROWS` with `benchmark` on one split and one generator; the records and the run's provenance."
+    import sound_video_gen
+    from sound_video_gen.metrics.baselines import SSVGMethod, get_method
+    from sound_video_gen.metrics.detectors import file_sha256
+    det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
+    rows = []
+    for name, label, kw in TABLE2_ROWS:
+        m = SSVGMethod(model, beta=beta, **kw) if name == "ssvg" else get_method(name)
+        rows.append(benchmark(m, split, root, det, generator if m.uses_generator else None, seed, max_clips,
+                              n_frames=n_frames, segments=segments, label=label, progress=progress))
+    path_info = lambda x: ({"file": str(x), "sha256": file_sha256(x) if Path(x).is_file() else None} if isinstance(x, (str, Path))
+                           else {"file": None, "sha256": None, "class": type(x).__name__})
+    return {"benchmark": "synthscapes-bench/1", "table": "table2", "split": split, "ref_split": other_split(split),
+            "seed": seed, "max_clips": max_clips, "dataset": str(Path(root).name), "classifier": det.info(),
+            "model": path_info(model), "generator": path_info(generator), "package_version": sound_video_gen.__version__,
+            "rows": rows}

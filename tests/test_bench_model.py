@@ -1,0 +1,104 @@
+"SynthScapes-Bench with a model: bench run --model (a bundle or an ssvg file), bench table2 and bench edit on a tiny set."
+import json
+
+import pytest
+import torch
+
+from sound_video_gen.cli import dispatch
+from sound_video_gen.core import get_config, run_cli
+from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.metrics.bench import SSClassifierConfig, train_classifier
+from sound_video_gen.metrics.detectors import file_sha256
+from sound_video_gen.model.ssvg import SSVG
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    "A tiny SynthScapes folder (3 classes, 4-s clips), a 4-step classifier and a random bundle (stylegan2-tiny)."
+    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
+    from sound_video_gen.apps.pipeline import make_bundle
+    d = tmp_path_factory.mktemp("benchm")
+    classes = ("rain", "thunderstorm", "wind")
+    ss.make_synthscapes(d / "data", classes=classes, n_per_class=5, seconds=4.0, size=32, splits=(0.6, 0.2, 0.2), progress=False)
+    cfg = SSClassifierConfig(n_classes=3, classes=classes, size=16, n_frames=8, width=8, feat_dim=16, batch_size=8, max_steps=4)
+    clf = train_classifier(d / "data", d / "clf", cfg, progress=False)
+    G = create_generator("stylegan2-tiny", seed=0).eval()
+    torch.manual_seed(0)
+    model = SSVG(get_config("ssvg-tiny").for_generator(G).replace(mel="mel-synthscapes")).eval()
+    bundle = make_bundle(d / "bundle", G, model)
+    return {"data": str(d / "data"), "clf": str(clf), "bundle": bundle, "dir": d}
+
+
+def _cli(capsys, *argv):
+    rc = run_cli(dispatch, list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_sentence(rc, err, word):
+    assert rc == 2 and "Traceback" not in err, err
+    line = err.strip()
+    assert "\n" not in line and line.startswith("error: ") and line.endswith(".") and word in line, err
+
+
+def test_bad_model_flags_are_one_sentence(setup, capsys):
+    base = ["bench", "run", setup["data"], "--classifier", setup["clf"]]
+    _one_sentence(*_cli(capsys, *base, "--method", "ssvg")[::2], "--model")
+    _one_sentence(*_cli(capsys, *base, "--method", "real-clips", "--sound", "none")[::2], "--method ssvg only")
+    _one_sentence(*_cli(capsys, *base, "--method", "ssvg", "--model", setup["dir"] / "nope.safetensors")[::2], "does not exist")
+    _one_sentence(*_cli(capsys, *base, "--method", "ssvg", "--model", "no-such-bundle")[::2], "no bundle named")
+    ssvg = setup["bundle"] / "ssvg.safetensors"
+    _one_sentence(*_cli(capsys, *base, "--method", "linear-interpolation", "--model", ssvg)[::2], "bundle")
+    _one_sentence(*_cli(capsys, *base, "--method", "ssvg", "--model", ssvg)[::2], "needs a generator")
+
+
+def test_run_with_a_bundle_records_the_model(setup, capsys):
+    log = setup["dir"] / "results.jsonl"
+    b = setup["bundle"]
+    rc, out, err = _cli(capsys, "bench", "run", setup["data"], "--classifier", setup["clf"], "--method", "ssvg", "--model", b,
+                        "--sound", "first", "--beta", "0.5", "--max-clips", 4, "--label", "ssvg first", "--log", log)
+    assert rc == 0, err
+    rc, _, err = _cli(capsys, "bench", "run", setup["data"], "--classifier", setup["clf"], "--method", "linear-interpolation",
+                      "--model", b, "--max-clips", 4, "--log", log)
+    assert rc == 0, err
+    ssvg, lin = map(json.loads, log.read_text().splitlines())
+    assert ssvg["model"] == {"file": str(b / "ssvg.safetensors"), "sha256": file_sha256(b / "ssvg.safetensors"), "sound": "first", "beta": 0.5}
+    assert ssvg["method_info"]["sound"] == "first" and ssvg["label"] == "ssvg first" and ssvg["results"]["num_fake"] == 4
+    for r in (ssvg, lin):   # both render with the bundle's generator
+        assert r["generator"] == str(b / "generator.safetensors") and r["generator_sha256"] == file_sha256(b / "generator.safetensors")
+    assert "model" not in lin and lin["label"] is None
+    rc, out, _ = _cli(capsys, "bench", "table", log)
+    assert rc == 0 and "| ssvg (ssvg first) | bundle/generator.safetensors |" in out and "| linear-interpolation |" in out
+
+
+def test_table2_writes_six_rows(setup, capsys):
+    out_json = setup["dir"] / "t2.json"
+    b = setup["bundle"]
+    rc, out, err = _cli(capsys, "bench", "table2", setup["data"], "--classifier", setup["clf"], "--model", b, "--max-clips", 3,
+                        "--seed", 2, "--out", out_json)
+    assert rc == 0, err
+    res = json.loads(out_json.read_text())
+    names = [(r["method"], r["label"]) for r in res["rows"]]
+    assert names == [("ssvg", "sound=all"), ("ssvg", "sound=first"), ("ssvg", "sound=none"), ("audio-reactive-walk", None),
+                     ("linear-interpolation", None), ("real-clips", None)]
+    assert [r["model"]["sound"] for r in res["rows"][:3]] == ["all", "first", "none"]
+    assert res["model"]["sha256"] == file_sha256(b / "ssvg.safetensors") == res["rows"][0]["model"]["sha256"]
+    assert res["classifier"]["sha256"] == file_sha256(setup["clf"]) and res["generator"]["sha256"] == file_sha256(b / "generator.safetensors")
+    assert res["seed"] == 2 and res["split"] == "test" and res["package_version"] and "table2" in res["command"]
+    assert all(r["generator"] == str(b / "generator.safetensors") for r in res["rows"][:5]) and res["rows"][5]["generator"] is None
+    assert all(r["results"]["num_fake"] == 3 for r in res["rows"])
+    assert len([l for l in out.splitlines() if l.startswith("| ")]) == 1 + 6 and "ssvg (sound=none)" in out
+    rc, _, err = _cli(capsys, "bench", "table2", setup["data"], "--classifier", setup["clf"], "--model", b, "--out", out_json)
+    _one_sentence(rc, err, "--overwrite")
+
+
+def test_edit_cli(setup, capsys):
+    out_json = setup["dir"] / "edit.json"
+    rc, out, err = _cli(capsys, "bench", "edit", setup["data"], "--classifier", setup["clf"], "--model", setup["bundle"],
+                        "--alpha", 0, 1, "--groups", "coarse", "--scenes", 3, "--out", out_json)
+    assert rc == 0, err
+    res = json.loads(out_json.read_text())
+    assert [r["alpha"] for r in res["rows"]] == [0.0, 1.0] and res["groups"] == ["coarse"]
+    assert res["rows"][0]["edit_success"] == 0 and res["rows"][0]["delta_p"] == 0
+    assert res["model"]["sha256"] == file_sha256(setup["bundle"] / "ssvg.safetensors") and res["classifier"]["sha256"]
+    assert "| 1 |" in out and "layout kept" in out
