@@ -29,7 +29,7 @@ def _fake_outputs(run: Path, data: Path) -> None:
     data.mkdir(parents=True, exist_ok=True)
     (data / "synthscapes.json").write_text("{}")
     _ckpt(run / "ssclf/classifier.safetensors", {"steps": 400})
-    _ckpt(run / "generator/G_ema.safetensors", {"step": 4000})
+    _ckpt(run / "generator/G_ema.safetensors", {"step": 4500})
     _ckpt(run / "clip/clip.safetensors", {"step": 1500})
     (run / "clip/config.json").write_text(json.dumps({"max_steps": 1500}))
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
@@ -64,7 +64,7 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     d, r = run / "data", run
     assert lines[0] == f"sound-video-gen synthscapes {d} --n-per-class 80 --size 64"
     assert lines[2] == (f"sound-video-gen train-generator {d} --run-dir {r}/generator --config train-generator-demo "
-                        f"--ssclf {r}/ssclf/classifier.safetensors --max-steps 4000 --set ckpt_every=250 sample_every=250 "
+                        f"--ssclf {r}/ssclf/classifier.safetensors --max-steps 4500 --set ckpt_every=250 sample_every=250 "
                         "--threads 1")
     assert shlex.split(lines[6])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg"] and "--threads" not in lines[6]
     assert not run.exists()   # a dry run writes nothing
@@ -97,7 +97,7 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     assert all(done for done, _ in state().values())
     # G_ema.safetensors is written at every checkpoint: short of --max-steps it is not done, and the stage resumes.
     _ckpt(run / "generator/G_ema.safetensors", {"step": 250})
-    assert state()["generator"] == (False, "at step 250 of 4000")
+    assert state()["generator"] == (False, "at step 250 of 4500")
     # a run with a checkpoint and no exported weights yet; the target comes from its config.json without --max-steps
     (run / "clip/clip.safetensors").unlink()
     _ckpt(run / "clip/checkpoint.safetensors", {"step": 800})
@@ -117,7 +117,7 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     (run / "ssvg/ssvg.safetensors").write_bytes(b"torn")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--data", str(data), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "generator   pending (at step 250 of 4000; resumes)" in out and "bundle      pending (older than its inputs)" in out and "data        done" in out
+    assert "generator   pending (at step 250 of 4500; resumes)" in out and "bundle      pending (older than its inputs)" in out and "data        done" in out
     # with every output complete nothing runs
     _fake_outputs(tmp_path / "run2", data)
     monkeypatch.setattr("sound_video_gen.cli.dispatch", lambda argv: pytest.fail(f"ran {argv}"))
@@ -201,7 +201,7 @@ def test_the_example_sounds_make_demo_uses():
     assert [f.stem for f in files] == ["birdsong", "ocean_waves", "thunderstorm"]
     for f in files:
         info = sf.info(f)
-        assert info.samplerate == 14000 and info.channels == 1 and info.subtype == "PCM_16"
+        assert info.samplerate == 14500 and info.channels == 1 and info.subtype == "PCM_16"
         assert abs(info.duration - 4.0) < 0.05 and f.stat().st_size < 200_000
         y, _ = sf.read(f)
         assert abs(y).max() > 0.01   # not silent (generate refuses a silent sound)

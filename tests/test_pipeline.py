@@ -225,3 +225,24 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=3000)
     assert res.returncode == 0, res.stderr
     assert int(res.stdout.split()[-1]) < 2048
+
+
+def test_half_precision_bundle(tmp_path, bundle):
+    "dtype='float16' stores every floating-point weight in half precision; loading casts back and frames barely move."
+    from sound_video_gen.core import load_checkpoint
+    G, model = _tiny()
+    half = make_bundle(tmp_path / "half", G, model, dtype="float16")
+    full_card, half_card = (json.loads((b / "bundle.json").read_text()) for b in (bundle, half))
+    for role in ("generator", "ssvg"):
+        state, _, meta = load_checkpoint(half / half_card["files"][role]["path"])
+        assert meta["stored_dtype"] == "float16"
+        assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+        assert half_card["files"][role]["bytes"] < 0.6 * full_card["files"][role]["bytes"]
+    a = SoundToVideo.from_pretrained(bundle)
+    b = SoundToVideo.from_pretrained(half)
+    assert all(p.dtype == torch.float32 for p in b.G.parameters())
+    wav = _sound(tmp_path / "s.wav")
+    fa, fb = a.generate(wav, seconds=1.0, seed=0), b.generate(wav, seconds=1.0, seed=0)
+    assert fa.shape == fb.shape and np.abs(fa.astype(int) - fb.astype(int)).mean() < 2.0
+    with pytest.raises(UserError, match="dtype must be"): make_bundle(tmp_path / "bad", G, model, dtype="int8")
+    assert not (tmp_path / "bad").exists()

@@ -54,7 +54,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("classifier", ("bench", "train", "{data}", "--run-dir", "{run}/ssclf"),
           "{run}/ssclf/classifier.safetensors", threads=False),
     Stage("generator", ("train-generator", "{data}", "--run-dir", "{run}/generator", "--config", "train-generator-demo",
-                        "--ssclf", "{classifier}", "--max-steps", "4000", "--set", "ckpt_every=250", "sample_every=250"),
+                        "--ssclf", "{classifier}", "--max-steps", "4500", "--set", "ckpt_every=250", "sample_every=250"),
           "{run}/generator/G_ema.safetensors"),
     Stage("clip", ("train-clip", "{data}", "--run-dir", "{run}/clip", "--set", "class_prompt_p=0.3"),
           "{run}/clip/clip.safetensors"),
@@ -67,7 +67,7 @@ STAGES: tuple[Stage, ...] = (
           "{run}/ssvg/ssvg.safetensors"),
     Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_dir}", "--generator", "{generator}",
                      "--audio-encoder", "{audio}", "--clip", "{clip}", "--data", DEMO_DATA,
-                     "--training", "{run}/recipe.json", "--overwrite"),
+                     "--training", "{run}/recipe.json", "--dtype", "float16", "--overwrite"),
           "{run}/bundle/bundle.json", threads=False, assembles=True),
 )
 
