@@ -88,6 +88,8 @@ def bundle_main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="what the model was trained on (recorded in bundle.json)")
     p.add_argument("--training", help="a JSON file with an object of training facts to record (e.g. the recipe); --data goes over it")
     p.add_argument("--scores", help="a JSON file of measured scores to record")
+    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"],
+                   help="store the weights in this precision (float16: half the bytes; loaders cast to float32)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     a = p.parse_args(argv)
     from sound_video_gen.apps.pipeline import make_bundle, verify_bundle
@@ -117,6 +119,6 @@ def bundle_main(argv: list[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError): raise UserError(f"--scores {a.scores} is not a readable JSON file.") from None
     out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), name=a.name,
                       training=training or None, scores=scores, description=a.description,
-                      overwrite=a.overwrite)
+                      overwrite=a.overwrite, dtype=a.dtype)
     print(f"wrote bundle {out}")
     return 0
