@@ -201,7 +201,7 @@ def test_the_example_sounds_make_demo_uses():
     assert [f.stem for f in files] == ["birdsong", "ocean_waves", "thunderstorm"]
     for f in files:
         info = sf.info(f)
-        assert info.samplerate == 14500 and info.channels == 1 and info.subtype == "PCM_16"
+        assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"
         assert abs(info.duration - 4.0) < 0.05 and f.stat().st_size < 200_000
         y, _ = sf.read(f)
         assert abs(y).max() > 0.01   # not silent (generate refuses a silent sound)
