@@ -121,16 +121,35 @@ def _table(argv):
     return 0
 
 
+def _model_args(p, data_help: str, generator_help: str) -> None:
+    "The arguments `table2` and `edit` share: the dataset, the classifier, the model and its generator."
+    p.add_argument("data", help=data_help)
+    p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
+    p.add_argument("--model", required=True, help=MODEL_HELP + " (a file needs --generator)")
+    p.add_argument("--generator", help=generator_help)
+
+
+def _model_and_generator(a):
+    "(ssvg file, generator, bundle folder or None) for --model and --generator."
+    model, bundle_g, folder = resolve_model(a.model)
+    generator = _generator(a, bundle_g)
+    if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
+    return model, generator, folder
+
+
+def _write_json(out, res: dict, overwrite: bool) -> None:
+    if out is None: return
+    atomic_write_text(out, json.dumps(res, indent=2, default=str) + "\n", overwrite=overwrite)
+    print(f"wrote {out}")
+
+
 def _table2(argv):
     from sound_video_gen.metrics.bench import results_table, table2
     p = ArgParser(prog="sound-video-gen bench table2", description="Table 2 on SynthScapes-Bench: the model with sound "
                   "at every frame, at the first frame only and without sound, the audio-reactive walk, linear "
                   "interpolation and the real clips, every latent method on the bundle's generator; prints a markdown "
                   "table and writes the rows with their provenance (sha256s, seed, command) to --out.")
-    p.add_argument("data", help="SynthScapes dataset folder")
-    p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
-    p.add_argument("--model", required=True, help=MODEL_HELP + " (a file needs --generator)")
-    p.add_argument("--generator", help="generator for every latent method (default: the bundle's)")
+    _model_args(p, "SynthScapes dataset folder", "generator for every latent method (default: the bundle's)")
     p.add_argument("--beta", type=BETA, help="the model's rollout step size (default: its config)")
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the methods (default test)")
     p.add_argument("--seed", type=SEED, default=0)
@@ -139,14 +158,10 @@ def _table2(argv):
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    model, bundle_g, folder = resolve_model(a.model)
-    generator = _generator(a, bundle_g)
-    if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
+    model, generator, folder = _model_and_generator(a)
     res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta, progress=True)
     res = {**_provenance("table2", argv), "bundle": str(folder) if folder else None, **res}
-    if out:
-        atomic_write_text(out, json.dumps(res, indent=2, default=str) + "\n", overwrite=a.overwrite)
-        print(f"wrote {out}")
+    _write_json(out, res, a.overwrite)
     print(results_table(res["rows"]))
     return 0
 
@@ -161,10 +176,7 @@ def _edit(argv):
                   "ŵ = w + α·E_a(x_B): for random scenes and each sound class B they do not show, how often the "
                   "classifier's probability of B rises, its mean change, how often the frame flips to B, and how much "
                   "of the layout is kept; one row per α.")
-    p.add_argument("data", help="SynthScapes dataset folder (the split's windows are the sounds)")
-    p.add_argument("--classifier", required=True, help="classifier.safetensors from 'bench train'")
-    p.add_argument("--model", required=True, help=MODEL_HELP + " (a file needs --generator)")
-    p.add_argument("--generator", help="generator (default: the bundle's)")
+    _model_args(p, "SynthScapes dataset folder (the split's windows are the sounds)", "generator (default: the bundle's)")
     p.add_argument("--alpha", type=ranged(float, -10, 10), nargs="+", default=[0.5, 1.0, 2.0], help="edit strengths α (default 0.5 1 2)")
     p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
     p.add_argument("--scenes", type=ranged(int, 1, 100_000), default=64, help="random scenes (default 64)")
@@ -175,9 +187,7 @@ def _edit(argv):
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    model_file, bundle_g, folder = resolve_model(a.model)
-    generator = _generator(a, bundle_g)
-    if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
+    model_file, generator, folder = _model_and_generator(a)
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     wins = windows_by_class(load_split(a.data, a.split, progress=True))
@@ -187,9 +197,7 @@ def _edit(argv):
            "model": {"file": str(model_file), "sha256": file_sha256(model_file)},
            "generator": {"file": str(generator), "sha256": file_sha256(gfile) if gfile.is_file() else None},
            "package_version": _version(), **res}
-    if out:
-        atomic_write_text(out, json.dumps(res, indent=2, default=str) + "\n", overwrite=a.overwrite)
-        print(f"wrote {out}")
+    _write_json(out, res, a.overwrite)
     print(edit_table(res))
     return 0
 
