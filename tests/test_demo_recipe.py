@@ -14,7 +14,7 @@ from sound_video_gen.cli import COMMANDS, dispatch
 from sound_video_gen.cli import demo
 from sound_video_gen.core import UserError, get_config, run_cli, save_checkpoint
 
-ORDER = ["data", "classifier", "generator", "clip", "audio", "ssvg", "bundle"]
+ORDER = ["data", "classifier", "generator", "clip", "audio", "ssvg", "ssvg_long", "bundle"]
 EXAMPLES = Path(demo.__file__).resolve().parents[1] / "pretrained" / "examples"
 
 
@@ -34,6 +34,7 @@ def _fake_outputs(run: Path, data: Path) -> None:
     (run / "clip/config.json").write_text(json.dumps({"max_steps": 1500}))
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
     _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
+    _ckpt(run / "ssvg_long/ssvg.safetensors", {"step": 1500})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 
@@ -60,13 +61,16 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     assert names == ORDER and all("pending" in l for l in out if not l.startswith(" "))
     lines = [l.strip() for l in out if l.startswith(" ")]
     assert [shlex.split(l)[1] for l in lines] == ["synthscapes", "bench", "train-generator", "train-clip",
-                                                 "train-audio-clip", "train-ssvg", "bundle"]
+                                                 "train-audio-clip", "train-ssvg", "train-ssvg", "bundle"]
     d, r = run / "data", run
     assert lines[0] == f"sound-video-gen synthscapes {d} --n-per-class 80 --size 64"
     assert lines[2] == (f"sound-video-gen train-generator {d} --run-dir {r}/generator --config train-generator-demo "
                         f"--ssclf {r}/ssclf/classifier.safetensors --max-steps 4500 --set ckpt_every=250 sample_every=250 "
                         "--threads 1")
-    assert shlex.split(lines[6])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg"] and "--threads" not in lines[6]
+    long = shlex.split(lines[6])
+    assert long[long.index("--frames") + 1] == "64" and f"init_from={r}/ssvg/checkpoint.safetensors" in long
+    assert "train_frames=8" in long and long[long.index("--run-dir") + 1] == f"{r}/ssvg_long"
+    assert shlex.split(lines[7])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg_long"] and "--threads" not in lines[7]
     assert not run.exists()   # a dry run writes nothing
 
 
@@ -97,6 +101,7 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     assert all(done for done, _ in state().values())
     # G_ema.safetensors is written at every checkpoint: short of --max-steps it is not done, and the stage resumes.
     _ckpt(run / "generator/G_ema.safetensors", {"step": 250})
+    os.utime(run / "generator/G_ema.safetensors", (time.time() + 30,) * 2)   # newer than the bundle
     assert state()["generator"] == (False, "at step 250 of 4500")
     # a run with a checkpoint and no exported weights yet; the target comes from its config.json without --max-steps
     (run / "clip/clip.safetensors").unlink()
@@ -112,7 +117,9 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
     os.utime(run / "bundle/bundle.json", (time.time() + 60,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].done
-    os.utime(run / "ssvg/ssvg.safetensors", (time.time() + 120,) * 2)
+    os.utime(run / "ssvg/ssvg.safetensors", (time.time() + 120,) * 2)     # not an input of the bundle
+    assert demo.plan(run, data, ["bundle"])[-1].done
+    os.utime(run / "ssvg_long/ssvg.safetensors", (time.time() + 120,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].state == "older than its inputs"
     (run / "ssvg/ssvg.safetensors").write_bytes(b"torn")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--data", str(data), "--dry-run"]) == 0
@@ -180,14 +187,15 @@ def test_from_package_uses_the_shipped_bundle(tmp_path, package_bundle, monkeypa
     assert "no demo bundle ships with this package yet" in _error(capsys)
     monkeypatch.setattr(demo, "package_bundle", lambda: package_bundle)
     card = json.loads((package_bundle / "bundle.json").read_text())
-    steps = {p.stage.name: p for p in demo.plan(run, data, ["ssvg", "bundle"], from_package=True)}
+    steps = {p.stage.name: p for p in demo.plan(run, data, ["ssvg", "ssvg_long", "bundle"], from_package=True)}
     want = {"generator": package_bundle / card["files"]["generator"]["path"],
             "clip": package_bundle / card["files"]["clip"]["path"],
             "audio": package_bundle / card["files"]["audio_encoder"]["path"]}
     assert steps["ssvg"].inputs == {"data": data / "synthscapes.json", **want}
     argv = steps["ssvg"].argv
     assert argv[argv.index("--generator") + 1] == str(want["generator"]) and argv[argv.index("--audio-encoder") + 1] == str(want["audio"])
-    assert steps["bundle"].inputs["ssvg"] == run / "ssvg/ssvg.safetensors"   # run now, so taken from the run folder
+    assert steps["bundle"].inputs["ssvg_long"] == run / "ssvg_long/ssvg.safetensors"   # run now, so taken from the run folder
+    assert steps["ssvg_long"].inputs["ssvg"] == run / "ssvg/ssvg.safetensors"
     # an output that exists in the run folder wins over the package's
     _ckpt(run / "clip/clip.safetensors", {"step": 1500})
     assert demo.plan(run, data, ["ssvg"], from_package=True)[5].inputs["clip"] == run / "clip/clip.safetensors"
@@ -238,7 +246,7 @@ def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package
     import shutil
     from sound_video_gen.apps.pipeline import verify_bundle
     run = tmp_path / "run"
-    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip")):
+    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg_long/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip")):
         (run / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(package_bundle / f"{src}.safetensors", run / f"{dst}.safetensors")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--stages", "bundle"]) == 0

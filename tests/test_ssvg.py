@@ -263,3 +263,58 @@ def test_cli_trains_on_synthscapes(tmp_path):
                "discriminator.channels=8", "discriminator.max_channels=16", "model.sound=first")
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / "run" / "ssvg.safetensors").exists()
+
+
+# ---- truncated BPTT windows (train_frames) and warm starts (init_from) --------------------------------------
+
+def test_prefix_rollout_continues_the_same_trajectory_without_gradients(tmp_path, parts):
+    cfg = tiny_cfg(tmp_path)
+    frozen, model, D_img, D_vid, windows, real, w0, noise, text = _one_batch(cfg, parts)
+    model.train()
+    ws_all, fr_all = generate(model, frozen.G, windows, w0, noise, "all")
+    ws_tail, fr_tail = generate(model, frozen.G, windows, w0, noise, "all", prefix=2)
+    assert ws_tail.shape[1] == fr_tail.shape[1] == T - 2
+    assert torch.allclose(ws_tail, ws_all[:, 2:], atol=1e-5) and torch.allclose(fr_tail, fr_all[:, 2:], atol=1e-4)
+    # the prefix's audio gets no gradient: only the window's Δw do
+    win = windows.clone().requires_grad_(True)
+    ws, _ = generate(model, frozen.G, win, w0, noise, "all", prefix=2)
+    ws.sum().backward()
+    assert win.grad[:, :2].abs().sum() == 0 and win.grad[:, 2:].abs().sum() > 0
+
+
+def test_window_start_is_seeded_and_in_range():
+    from sound_video_gen.train.ssvg import window_start
+    starts = [window_start(0, s, 32, 8) for s in range(200)]
+    assert min(starts) == 0 and max(starts) == 24 and len(set(starts)) > 10
+    assert starts == [window_start(0, s, 32, 8) for s in range(200)] and window_start(0, 5, 8, 8) == 0
+
+
+def test_train_frames_trains_windows_and_resumes_exactly(tmp_path, parts):
+    G, clip, fa = parts
+    seen = []
+    cfg = lambda d, n: tiny_cfg(tmp_path / d, max_steps=n, train_frames=2)
+    train_ssvg(cfg("a", 4), ToyClips(), G=G, clip=clip, audio_encoder=fa, on_step=lambda s, r: seen.append(s))
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["train_frames"] == 2
+    train_ssvg(cfg("b", 2), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    train_ssvg(cfg("b", 4), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    a, b = _weights(tmp_path / "a" / "checkpoint.safetensors"), _weights(tmp_path / "b" / "checkpoint.safetensors")
+    assert a["modules"]["d_video"].keys() == b["modules"]["d_video"].keys()
+    for part in ("model", "d_image", "d_video"):
+        for k, v in a["modules"][part].items(): assert torch.equal(v, b["modules"][part][k]), (part, k)
+    with pytest.raises(Exception, match="longer than the dataset"):
+        train_ssvg(tiny_cfg(tmp_path / "c", train_frames=T + 1), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+
+
+def test_init_from_warm_starts_a_new_run(tmp_path, parts):
+    G, clip, fa = parts
+    train_ssvg(tiny_cfg(tmp_path / "a", max_steps=2), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    src = _weights(tmp_path / "a" / "checkpoint.safetensors")["modules"]
+    for init in ("checkpoint.safetensors", "ssvg.safetensors"):
+        run = tmp_path / f"b-{init}"
+        train_ssvg(tiny_cfg(run, max_steps=0, seed=7, init_from=str(tmp_path / "a" / init)), ToyClips(), G=G, clip=clip,
+                   audio_encoder=fa)
+        got = load_ssvg(run / "ssvg.safetensors").state_dict()
+        assert all(torch.equal(v, src["model"][k]) for k, v in got.items())
+    fresh = tmp_path / "c"
+    train_ssvg(tiny_cfg(fresh, max_steps=0, seed=7), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    assert not all(torch.equal(v, src["model"][k]) for k, v in load_ssvg(fresh / "ssvg.safetensors").state_dict().items())

@@ -65,7 +65,14 @@ STAGES: tuple[Stage, ...] = (
                    "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "8", "--max-steps", "600",
                    "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002", "ckpt_every=50", "sample_every=200"),
           "{run}/ssvg/ssvg.safetensors"),
-    Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_dir}", "--generator", "{generator}",
+    # Stage 3 continued on whole 4-s clips: each step rolls out a random prefix without gradients and trains the next 8
+    # frames, so the model learns to stay on the generator's manifold for as long as the videos it makes.
+    Stage("ssvg_long", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg_long", "--model", "ssvg-demo",
+                        "--generator", "{generator}", "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "64",
+                        "--max-steps", "1500", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
+                        "ckpt_every=50", "sample_every=250", "train_frames=8", "init_from={ssvg_dir}/checkpoint.safetensors"),
+          "{run}/ssvg_long/ssvg.safetensors"),
+    Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_long_dir}", "--generator", "{generator}",
                      "--audio-encoder", "{audio}", "--clip", "{clip}", "--data", DEMO_DATA,
                      "--training", "{run}/recipe.json", "--dtype", "float16", "--overwrite"),
           "{run}/bundle/bundle.json", threads=False, assembles=True),

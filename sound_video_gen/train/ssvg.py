@@ -40,7 +40,7 @@ from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
 from sound_video_gen.train.common import (RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
                                           progress, seed_for_rank, step_batches, item_generators, check_hyperparameters,
-                                          average_gradients, make_scaler, same_start, sync_batchnorm)
+                                          average_gradients, make_scaler, same_start, sync_batchnorm, unwrap)
 from sound_video_gen.train.clip import batch_texts, collate
 
 __all__ = ["SSVGTrainConfig", "train_ssvg", "Frozen", "load_frozen", "model_losses", "discriminator_loss", "edit_losses"]
@@ -79,6 +79,10 @@ class SSVGTrainConfig(Config):
     grad_clip: float = 0.0                # clip the model's gradient norm (0: off)
     ckpt_every: int = 500
     log_every: int = 10
+    train_frames: int = 0                 # frames per clip that get gradients: a window after a no-grad rollout of a random
+                                          # prefix of the clip (truncated BPTT, so long videos are trained on); 0: whole clip
+    init_from: str | None = None          # warm start a new run from a stage-3 run's checkpoint.safetensors (E_a, GRUs, D)
+                                          # or an ssvg.safetensors (E_a, GRUs)
     sample_every: int = 500               # write run_dir/samples/step-N.mp4 (generated | real) every N steps (0: off)
     seed: int = 0
     num_workers: int = 0
@@ -91,6 +95,7 @@ class SSVGTrainConfig(Config):
         bad = []
         if self.max_steps < 0: bad.append(f"max_steps={self.max_steps}")
         if self.batch_size < 1: bad.append(f"batch_size={self.batch_size}")
+        if self.train_frames == 1 or self.train_frames < 0: bad.append(f"train_frames={self.train_frames} (0, or at least 2)")
         if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
         if self.adversarial not in ("nonsaturating", "lsgan"): bad.append(f"adversarial={self.adversarial!r}")
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
@@ -155,10 +160,27 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     return w0, noise
 
 
-def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None):
-    """Trajectory and frames for a batch: (ws (B, T, num_ws, w_dim), frames (B, T, 3, H, W)). Mixed precision (`amp`,
-    an autocast context) covers E_a and the GRUs only: the frozen StyleGAN renders in float32."""
-    with amp or contextlib.nullcontext(): ws = model(windows, w0, noise=noise, sound=sound)
+def _offsets(model: SSVG, windows: torch.Tensor, sound: str) -> torch.Tensor:
+    if sound == "none": return windows.new_zeros(*windows.shape[:2], model.cfg.num_ws, model.cfg.w_dim)
+    return model.offsets(windows)
+
+
+def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None, prefix: int = 0):
+    """Trajectory and frames for a batch: (ws (B, T', num_ws, w_dim), frames (B, T', 3, H, W)). With `prefix` > 0 the
+    first `prefix` frames are rolled out without gradients (nor rendering) and only the remaining T' = T - prefix are
+    returned, continuing that rollout's latent and hidden state: truncated backpropagation through time. Mixed
+    precision (`amp`, an autocast context) covers E_a and the GRUs only: the frozen StyleGAN renders in float32."""
+    with amp or contextlib.nullcontext():
+        if prefix <= 0:
+            ws = model(windows, w0, noise=noise, sound=sound)
+        else:
+            m = unwrap(model)
+            with torch.no_grad():
+                head, state = m.recurrent.rollout(w0, _offsets(m, windows[:, :prefix], sound), sound=sound,
+                                                  noise=None if noise is None else noise[:, :prefix], return_state=True)
+            state = {k: v.detach() for k, v in state.items()}
+            ws = m.recurrent.rollout(head[:, -1].detach(), _offsets(m, windows[:, prefix:], sound), sound=sound,
+                                     noise=None if noise is None else noise[:, prefix:], state=state, t0=prefix)
     ws = ws.float()
     return ws, render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1]))
 
@@ -258,11 +280,13 @@ def train_ssvg(cfg: SSVGTrainConfig,
         for k in ("frames", "audio"):
             if k not in first: raise UserError(f"the dataset's items have no '{k}'; stage 3 needs clips with frames and audio windows.")
         T = first["frames"].shape[0]
+        L = cfg.train_frames or T                        # frames per step that get gradients
+        if L > T: raise UserError(f"train_frames={L} is longer than the dataset's clips ({T} frames).")
 
         seed_everything(cfg.seed)                        # identical initial weights on every rank
         model = sync_batchnorm(SSVG(mcfg).to(env.device), env)
         check_generator(model, G)
-        D_img, D_vid = ImageDiscriminator(dcfg.replace(num_frames=T)).to(env.device), VideoDiscriminator(dcfg.replace(num_frames=T)).to(env.device)
+        D_img, D_vid = ImageDiscriminator(dcfg.replace(num_frames=L)).to(env.device), VideoDiscriminator(dcfg.replace(num_frames=L)).to(env.device)
         w_mean = RunningMean((mcfg.num_ws, mcfg.w_dim)).to(env.device)
         same_start([model, D_img, D_vid], env)
         opt_g = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": cfg.lr_encoder},
@@ -274,6 +298,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
         scaler_g, scaler_d = make_scaler(env, cfg.amp), make_scaler(env, cfg.amp)
         optimizers = {"opt_g": opt_g, "opt_d": opt_d, "scaler_g": scaler_g, "scaler_d": scaler_d}
         st = run.resume(modules, optimizers)
+        if st.step == 0 and cfg.init_from: _warm_start(cfg.init_from, modules)
         batches = step_batches(dataset, cfg.batch_size, env, cfg.seed, st.step, cfg.num_workers, collate)
         g_params = [p for p in model.parameters()]
         d_params = list(D_img.parameters()) + list(D_vid.parameters())
@@ -287,6 +312,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             B = real.shape[0]
             gens = item_generators(cfg.seed, step, env.rank * local_b, B)
             w0, noise = _draws(model, G, B, T, gens, env.device)
+            p = window_start(cfg.seed, step, T, L)   # the rollout runs over frames [0, p) without gradients
             w_edit0 = None
             if cfg.w_edit > 0 or cfg.w_edit_keep > 0:  # the random w an edit starts from, from each clip's own generator
                 z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(env.device)
@@ -295,7 +321,9 @@ def train_ssvg(cfg: SSVGTrainConfig,
             if frozen.clip is not None and cfg.w_clip_text > 0 and (cfg.lambda_enc > 0 or cfg.w_edit > 0):
                 with torch.no_grad(): text_emb = frozen.clip.encode_text(batch_texts(batch, cfg.class_template, 1.0 if cfg.text_source == "class" else 0.0))
             model.train()
-            ws, fake = generate(model, G, windows, w0, noise, mcfg.sound, autocast(env, cfg.amp))
+            ws, fake = generate(model, G, windows[:, :p + L], w0, None if noise is None else noise[:, :p + L],
+                                mcfg.sound, autocast(env, cfg.amp), prefix=p)
+            real, windows = real[:, p:p + L], windows[:, p:p + L]
             if fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
 
@@ -347,6 +375,23 @@ def train_ssvg(cfg: SSVGTrainConfig,
         return rec
     finally:
         dist_teardown(env)
+
+
+def window_start(seed: int, step: int, T: int, L: int) -> int:
+    "First frame of the step's gradient window in a T-frame clip (uniform in [0, T - L]; the same on every rank)."
+    if L >= T: return 0
+    return int(torch.randint(0, T - L + 1, (1,), generator=torch.Generator().manual_seed(seed * 1_000_003 + step)))
+
+
+def _warm_start(path: str, modules: dict) -> None:
+    "Initialise a new run's modules from a stage-3 run checkpoint (model, discriminators) or an ssvg.safetensors (model)."
+    from sound_video_gen.core import check_regular_file, load_checkpoint, load_state_strict
+    state, cfg, _ = load_checkpoint(check_regular_file(path, "init_from checkpoint"), map_location="cpu")
+    if "modules" in state:
+        for k in ("model", "d_image", "d_video"):
+            if k in state["modules"]: load_state_strict(unwrap(modules[k]), state["modules"][k], f"init_from {k}")
+    else:
+        load_state_strict(unwrap(modules["model"]), state, "init_from model")
 
 
 def _write_sample(path: Path, fake: torch.Tensor, real: torch.Tensor, fps: float) -> None:
