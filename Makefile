@@ -9,7 +9,7 @@ export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test sync nbtest pytest test-slow bench clean-venv demo
+.PHONY: install test sync nbtest pytest test-slow bench clean-venv demo figures figures-smoke
 
 ## Create .venv if missing and install the package with its dev extras (a no-op when up to date).
 install: $(STAMP)
@@ -58,3 +58,11 @@ demo: install
 	@gen() { n=$$(basename "$${1%.*}"); $(VENV)/bin/sound-video-gen generate "$$1" -o "demo_out/$$n.mp4" --model demo --preview --overwrite --quiet; }; \
 	for f in $(DEMO_SOUNDS)/*.wav; do gen "$$f" || exit 1; done; \
 	if [ -n "$(SOUND)" ]; then gen "$(SOUND)" || exit 1; fi
+
+## The paper's tables and figures with the shipped demo model (quick profile, about half an hour on 2 CPU cores):
+## paper_figures/results/*_quick.*, committed. `figures-smoke` runs every notebook on tiny inputs (CI runs it).
+figures: install
+	@cd paper_figures && ../$(PY) run_all.py --profile quick
+
+figures-smoke: install
+	@cd paper_figures && ../$(PY) run_all.py --profile smoke

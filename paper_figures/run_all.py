@@ -1,32 +1,90 @@
 """Re-run the paper-figure notebooks with papermill.
 
-    python paper_figures/run_all.py --profile quick [--only table1_datasets]
+    python paper_figures/run_all.py --profile smoke|quick|full [--only NAME ...] [--dry-run]
 
 Each notebook listed in params/<profile>.yaml runs with those parameters, from this folder, into
 out/<notebook>__<profile>.ipynb (git-ignored); the executed copy is the run record (parameters, durations, any
-error). Results (small JSON/CSV/Markdown) land in results/. Stops with exit code 1 at the first failure.
+error). Results (small JSON/CSV/Markdown/PNG) land in results/, each JSON with its provenance (seed, config hash,
+protocol, detector checksum, package version, git commit). Stops with exit code 1 at the first failure.
+
+Profiles: smoke (minutes on 2 CPU cores; CI runs it), quick (the shipped demo model, no retraining, about half an
+hour on 2 CPU cores; its results are committed), full (real datasets and weights, on a GPU). --dry-run runs
+nothing: it checks that every file and folder a profile names exists, and names what is missing.
 """
-import argparse, sys, time
+import argparse, ast, json, sys, time
 from pathlib import Path
 
-import papermill as pm
 import yaml
 
 HERE = Path(__file__).resolve().parent
+PROFILES = ("smoke", "quick", "full")
+PATH_PARAMS = ("data", "datasets", "classifier", "model", "i3d", "lpips", "images", "videos")   # parameters naming files
+
+
+def notebook_defaults(name: str) -> dict:
+    "The values of a notebook's `parameters` cell (literal assignments only)."
+    cells = json.loads((HERE / f"{name}.ipynb").read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    out = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def profile_params(profile: str) -> dict:
+    "notebook name -> its papermill parameters for `profile`."
+    return yaml.safe_load((HERE / "params" / f"{profile}.yaml").read_text()) or {}
+
+
+def effective_params(name: str, profile: str) -> dict:
+    "What the notebook runs with under `profile`: its defaults, overridden by the profile's parameters."
+    return {**notebook_defaults(name), **profile_params(profile).get(name, {})}
+
+
+def missing_paths(params: dict) -> list[str]:
+    "'param: path' for every file or folder a notebook's parameters name that does not exist."
+    missing = []
+    for key in PATH_PARAMS:
+        value = params.get(key)
+        if not value: continue
+        items = value.items() if isinstance(value, dict) else [(None, v) for v in (value if isinstance(value, list) else [value])]
+        for sub, v in items:
+            if key == "model":
+                try:
+                    from sound_video_gen.apps.pipeline import find_bundle
+                    find_bundle(v)
+                    continue
+                except Exception as e:   # a UserError naming why the bundle was not found
+                    missing.append(f"{key}: {v} ({e})")
+                    continue
+            if not Path(str(v)).exists(): missing.append(f"{key}{'.' + sub if sub else ''}: {v}")
+    return missing
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="quick", choices=["quick", "full"])
+    p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--only", nargs="*", help="notebook names to run (default: all in the profile)")
+    p.add_argument("--dry-run", action="store_true", help="check the files each notebook needs; run nothing")
     a = p.parse_args(argv)
-    params = yaml.safe_load((HERE / "params" / f"{a.profile}.yaml").read_text()) or {}
+    params = profile_params(a.profile)
     names = a.only or list(params)
     unknown = [n for n in names if not (HERE / f"{n}.ipynb").exists()]
     if unknown:
         print(f"error: no notebook named {', '.join(unknown)} in {HERE}.", file=sys.stderr)
         return 2
+    if a.dry_run:
+        bad = 0
+        for name in names:
+            miss = missing_paths(effective_params(name, a.profile))
+            bad += len(miss)
+            print(f"{name}: {'ready' if not miss else 'missing ' + str(len(miss))}")
+            for m in miss: print(f"    missing {m}")
+        print(f"{a.profile}: {'everything is in place' if not bad else f'{bad} missing; see above'}")
+        return 1 if bad else 0
     (HERE / "out").mkdir(exist_ok=True)
+    import papermill as pm
     for name in names:
         t0 = time.time()
         out = HERE / "out" / f"{name}__{a.profile}.ipynb"

@@ -27,3 +27,54 @@ def test_quick_profile_runs(tmp_path):
                                     "work_dir": str(tmp_path / "work")})
     rows = json.loads((tmp_path / "res" / "table1_test.json").read_text())["rows"]
     assert rows[0]["videos"] == 9 and rows[0]["classes"] == 9  # one clip per class: the parameter was used
+
+
+def _run_all():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run_all", PF / "run_all.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_committed_quick_results_match_the_code():
+    "A committed quick result whose config hash no longer matches its notebook, parameters and bundle is stale."
+    from sound_video_gen.apps.figures import config_hash, result_config
+    ra = _run_all()
+    checked = 0
+    for path in sorted((PF / "results").glob("*_quick.json")):
+        rec = json.loads(path.read_text())
+        for key in ("seed", "config_hash", "protocol", "detector_sha256", "package_version", "git_commit"):
+            assert key in rec, (path.name, key)
+        name = rec["config"]["notebook"]
+        params = ra.effective_params(name, "quick")
+        want = config_hash(result_config(name, params, params.get("model")))
+        assert rec["config_hash"] == want, f"{path.name} is stale: rerun `make figures` (or run_all.py --only {name})"
+        checked += 1
+    assert checked >= 1
+
+
+def test_the_config_hash_sees_a_changed_parameter():
+    from sound_video_gen.apps.figures import config_hash, result_config
+    ra = _run_all()
+    params = ra.effective_params("table2_generation", "quick")
+    base = config_hash(result_config("table2_generation", params, params["model"]))
+    assert config_hash(result_config("table2_generation", {**params, "per_class": 21}, params["model"])) != base
+    assert config_hash(result_config("table2_generation", {**params, "results_dir": "x"}, params["model"])) == base
+
+
+def test_full_dry_run_names_what_is_missing(tmp_path):
+    res = subprocess.run([sys.executable, str(PF / "run_all.py"), "--profile", "full", "--dry-run"], capture_output=True,
+                         text=True, cwd=PF)
+    assert res.returncode == 1, res.stderr
+    assert "missing i3d: /weights/i3d_torchscript.pt" in res.stdout and "missing datasets.Landscape" in res.stdout
+    res = subprocess.run([sys.executable, str(PF / "run_all.py"), "--profile", "quick", "--dry-run"], capture_output=True,
+                         text=True, cwd=PF)
+    assert res.returncode == 0 and "everything is in place" in res.stdout
+
+
+def test_every_profile_lists_existing_notebooks():
+    ra = _run_all()
+    for profile in ra.PROFILES:
+        for name in ra.profile_params(profile):
+            assert (PF / f"{name}.ipynb").exists(), (profile, name)
+            assert set(ra.profile_params(profile)[name]) <= set(ra.notebook_defaults(name)), (profile, name)

@@ -4,14 +4,19 @@
 
 # %% ../../nbs/54_apps.figures.ipynb #c46cda8f
 from __future__ import annotations
+import hashlib, json, subprocess
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from ..audio import plot_mel
 from ..model.ssvg import SSVG
 
 # %% auto #0
-__all__ = ['filmstrip', 'group_rollouts', 'plot_log']
+__all__ = ['OUTPUT_PARAMS', 'filmstrip', 'group_rollouts', 'group_change', 'plot_log', 'config_hash', 'git_commit', 'provenance',
+           'bundle_checksums', 'result_config']
 
 # %% ../../nbs/54_apps.figures.ipynb #85e2b655
 def filmstrip(rows: dict, mel=None, mel_cfg=None, fps=None, figsize_per=1.1):
@@ -40,6 +45,24 @@ def group_rollouts(model: SSVG, G, windows: torch.Tensor, w0: torch.Tensor, seed
         out[name] = only
     return out
 
+# %% ../../nbs/54_apps.figures.ipynb #6a73d20a
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    g = F.adaptive_avg_pool2d(x.mean(-3, keepdim=True), 8)
+    return g - g.mean((-2, -1), keepdim=True)
+
+def _texture(x: torch.Tensor) -> torch.Tensor:
+    k = max(1, x.shape[-1] // 8)
+    return x - F.interpolate(F.avg_pool2d(x, k), size=x.shape[-2:], mode="nearest")
+
+def group_change(rows: dict) -> dict:
+    "Per row of frames (T, 3, H, W) in [-1, 1]: mean frame-to-frame change of the layout and of the texture."
+    out = {}
+    for name, x in rows.items():
+        x = x.float()
+        lay, tex = _layout(x), _texture(x)
+        out[name] = {"layout": float((lay[1:] - lay[:-1]).abs().mean()), "texture": float((tex[1:] - tex[:-1]).abs().mean())}
+    return out
+
 # %% ../../nbs/54_apps.figures.ipynb #34ed64f2
 def plot_log(log: list[dict], keys=None, ax=None):
     "Plot the numeric series of a log.jsonl (list of records) against their step."
@@ -50,3 +73,41 @@ def plot_log(log: list[dict], keys=None, ax=None):
         ax.plot(*zip(*pts), label=k, marker=".")
     ax.set_xlabel("step"); ax.legend(fontsize=7, ncol=3); ax.grid(alpha=0.3)
     return ax.figure
+
+# %% ../../nbs/54_apps.figures.ipynb #3a413844
+def config_hash(config) -> str:
+    "16 hex digits of the SHA-256 of `config` (a dict, list or Config) as canonical JSON."
+    if hasattr(config, "to_dict"): config = config.to_dict()
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    "The commit checked out at `path` (default: this package's folder), or None outside a git checkout."
+    import sound_video_gen
+    cwd = Path(path) if path is not None else Path(sound_video_gen.__file__).resolve().parent
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+def provenance(seed: int, config, protocol: str, detector_sha256: str | None = None) -> dict:
+    "The fields every committed result records: seed, config hash (and the config), protocol, detector checksum, version, commit."
+    import sound_video_gen
+    return {"seed": seed, "config_hash": config_hash(config), "config": config.to_dict() if hasattr(config, "to_dict") else config,
+            "protocol": protocol, "detector_sha256": detector_sha256, "package_version": sound_video_gen.__version__,
+            "git_commit": git_commit()}
+
+# %% ../../nbs/54_apps.figures.ipynb #3a8b8213
+OUTPUT_PARAMS = ("results_dir", "work_dir")   # where a notebook writes: not part of what determines its result
+
+def bundle_checksums(name_or_path) -> dict:
+    "role -> SHA-256 of each file of a bundle (a shipped bundle's name or a folder), as its bundle.json records them."
+    from sound_video_gen.apps.pipeline import find_bundle, read_card
+    card = read_card(find_bundle(name_or_path))
+    return {role: f.get("sha256") for role, f in sorted((card.get("files") or {}).items())}
+
+def result_config(notebook: str, params: dict, bundle=None) -> dict:
+    "What determines a paper-figure result: the notebook, its parameters (without output folders), the bundle's checksums."
+    return {"notebook": notebook, "params": {k: v for k, v in sorted(params.items()) if k not in OUTPUT_PARAMS},
+            "bundle": bundle_checksums(bundle) if bundle else None}

@@ -19,9 +19,9 @@ from .distances import calc_metric, inception_score, to_uint8
 from .av_scores import frame_motion, pearson
 
 # %% auto #0
-__all__ = ['TABLE2_ROWS', 'SSClassifierConfig', 'SSClassifier', 'ClassifierDetector', 'load_classifier', 'load_split',
-           'train_classifier', 'run_method', 'sync_score', 'bench_scores', 'other_split', 'benchmark', 'check_mel',
-           'results_table', 'table2']
+__all__ = ['TABLE2_ROWS', 'SSClassifierConfig', 'SSClassifier', 'ClassifierDetector', 'load_classifier', 'shipped_classifier',
+           'load_split', 'train_classifier', 'run_method', 'sync_score', 'bench_scores', 'other_split', 'benchmark',
+           'check_mel', 'results_table', 'table2']
 
 # %% ../../nbs/34_metrics.bench.ipynb #a9aea205
 @dataclass
@@ -107,6 +107,12 @@ def load_classifier(path: str | Path) -> ClassifierDetector:
     c = SSClassifierConfig.from_dict(cfg)
     model = load_state_strict(SSClassifier(c), state, "classifier checkpoint")
     return ClassifierDetector(model, str(path), file_sha256(path))
+
+# %% ../../nbs/34_metrics.bench.ipynb #c59e4146
+def shipped_classifier() -> Path:
+    "The SynthScapes-Bench classifier that ships with the package (a `bench train` run on SynthScapes v1, seed 0)."
+    import sound_video_gen
+    return Path(sound_video_gen.__file__).resolve().parent / "pretrained" / "ssbench" / "classifier.safetensors"
 
 # %% ../../nbs/34_metrics.bench.ipynb #c5965ac2
 def _cache_key(root: Path, **kw) -> str:
