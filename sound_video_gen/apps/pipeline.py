@@ -470,8 +470,11 @@ def add_to_bundle(folder: str | Path,      # an existing bundle
                   src,                     # a module, its file, or a run folder
                   dtype: str | None = None,  # store the weights in this precision (e.g. 'float16')
                   overwrite: bool = False, # replace the role's file if the bundle has one
+                  training: dict | None = None,  # facts to record under the card's training[role] (a run folder's config is read too)
                  ) -> dict:
-    "Add (or replace) one optional part of a bundle in place: copy the file, record its sha256 in the card, verify; return the card."
+    """Add (or replace) one optional part of a bundle in place: copy the file, record its sha256 (and, from a run
+    folder's config.json and metrics.json, its steps, batch, seed, loss weights, command and scores) in the card,
+    verify; return the card."""
     folder = Path(folder)
     card = verify_bundle(folder)
     if role not in ROLES or role in ("generator", "ssvg"):
@@ -488,6 +491,16 @@ def add_to_bundle(folder: str | Path,      # an existing bundle
             shutil.copyfile(p, tmp)
         if dtype is not None: _store_as(Path(tmp), dtype)
     card["files"][role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
+    facts = {}
+    if not isinstance(src, torch.nn.Module) and Path(src).is_dir() and (Path(src) / "config.json").is_file():
+        rc = json.loads((Path(src) / "config.json").read_text())
+        facts = {k: v for k, v in rc.items() if k in ("max_steps", "batch_size", "seed") or (k.startswith("w_") and isinstance(v, (int, float)))}
+        mf = Path(src) / "metrics.json"   # train-inverter records its command and scores there
+        if mf.is_file():
+            m = json.loads(mf.read_text())
+            facts.update({k: m[k] for k in ("command", "methods", "n_images", "split", "projector_steps") if k in m})
+    facts.update(training or {})
+    if facts: card.setdefault("training", {})[role] = facts
     atomic_write_text(folder / BUNDLE_CARD, json.dumps(card, indent=2) + "\n")
     return verify_bundle(folder)
 
