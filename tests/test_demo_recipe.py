@@ -14,7 +14,7 @@ from sound_video_gen.cli import COMMANDS, dispatch
 from sound_video_gen.cli import demo
 from sound_video_gen.core import UserError, get_config, run_cli, save_checkpoint
 
-ORDER = ["data", "classifier", "generator", "clip", "audio", "ssvg", "ssvg_long", "bundle"]
+ORDER = ["data", "classifier", "generator", "clip", "audio", "ssvg", "ssvg_long", "inverter", "bundle"]
 EXAMPLES = Path(demo.__file__).resolve().parents[1] / "pretrained" / "examples"
 
 
@@ -35,6 +35,7 @@ def _fake_outputs(run: Path, data: Path) -> None:
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
     _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
     _ckpt(run / "ssvg_long/ssvg.safetensors", {"step": 1500})
+    _ckpt(run / "inverter/image_encoder.safetensors", {"step": 1000})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 
@@ -61,7 +62,7 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     assert names == ORDER and all("pending" in l for l in out if not l.startswith(" "))
     lines = [l.strip() for l in out if l.startswith(" ")]
     assert [shlex.split(l)[1] for l in lines] == ["synthscapes", "bench", "train-generator", "train-clip",
-                                                 "train-audio-clip", "train-ssvg", "train-ssvg", "bundle"]
+                                                 "train-audio-clip", "train-ssvg", "train-ssvg", "train-inverter", "bundle"]
     d, r = run / "data", run
     assert lines[0] == f"sound-video-gen synthscapes {d} --n-per-class 80 --size 64"
     assert lines[2] == (f"sound-video-gen train-generator {d} --run-dir {r}/generator --config train-generator-demo "
@@ -70,7 +71,8 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     long = shlex.split(lines[6])
     assert long[long.index("--frames") + 1] == "64" and f"init_from={r}/ssvg/checkpoint.safetensors" in long
     assert "train_frames=8" in long and long[long.index("--run-dir") + 1] == f"{r}/ssvg_long"
-    assert shlex.split(lines[7])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg_long"] and "--threads" not in lines[7]
+    assert shlex.split(lines[8])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg_long"] and "--threads" not in lines[8]
+    assert f"--image-encoder {r}/inverter/image_encoder.safetensors" in lines[8] and f"--classifier {r}/ssclf/classifier.safetensors" in lines[7]
     assert not run.exists()   # a dry run writes nothing
 
 
@@ -175,7 +177,9 @@ def package_bundle(tmp_path_factory):
     clip = load_clip("clip-tiny")
     fa = AudioEncoder(get_config("audio-encoder-tiny", embed_dim=clip.embed_dim))
     root = tmp_path_factory.mktemp("pretrained")
-    return make_bundle(root / "demo", G, SSVG(get_config("ssvg-tiny").for_generator(G)).eval(), fa, clip)
+    from sound_video_gen.model.inversion import ImageEncoder
+    enc = ImageEncoder.for_generator(G, widths=(8, 8, 16, 16), units=(1, 1, 1, 1), head_width=8).eval()
+    return make_bundle(root / "demo", G, SSVG(get_config("ssvg-tiny").for_generator(G)).eval(), fa, clip, enc)
 
 
 def test_from_package_uses_the_shipped_bundle(tmp_path, package_bundle, monkeypatch, capsys):
@@ -246,7 +250,8 @@ def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package
     import shutil
     from sound_video_gen.apps.pipeline import verify_bundle
     run = tmp_path / "run"
-    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg_long/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip")):
+    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg_long/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip"),
+                     ("image_encoder", "inverter/image_encoder")):
         (run / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(package_bundle / f"{src}.safetensors", run / f"{dst}.safetensors")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--stages", "bundle"]) == 0

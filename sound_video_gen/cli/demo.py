@@ -72,14 +72,19 @@ STAGES: tuple[Stage, ...] = (
                         "--max-steps", "1500", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
                         "ckpt_every=50", "sample_every=250", "train_frames=8", "init_from={ssvg_dir}/checkpoint.safetensors"),
           "{run}/ssvg_long/ssvg.safetensors"),
+    # The image -> W+ encoder that editing inverts real images with (pixel L2, the classifier-feature distance,
+    # the latent regulariser and CLIP; half generator samples, half real frames).
+    Stage("inverter", ("train-inverter", "{data}", "--run-dir", "{run}/inverter", "--generator", "{generator}",
+                       "--clip", "{clip}", "--classifier", "{classifier}", "--max-steps", "1000", "--set", "progress=false"),
+          "{run}/inverter/image_encoder.safetensors"),
     Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_long_dir}", "--generator", "{generator}",
-                     "--audio-encoder", "{audio}", "--clip", "{clip}", "--data", DEMO_DATA,
+                     "--audio-encoder", "{audio}", "--clip", "{clip}", "--image-encoder", "{inverter}", "--data", DEMO_DATA,
                      "--training", "{run}/recipe.json", "--dtype", "float16", "--overwrite"),
           "{run}/bundle/bundle.json", threads=False, assembles=True),
 )
 
 PACKAGE_BUNDLE = "demo"                                                      # sound_video_gen/pretrained/<this>/
-PACKAGE_ROLES = {"generator": "generator", "clip": "clip", "audio": "audio_encoder"}   # stage -> role in bundle.json
+PACKAGE_ROLES = {"generator": "generator", "clip": "clip", "audio": "audio_encoder", "inverter": "image_encoder"}   # stage -> role in bundle.json
 RECIPE_LOG, RECIPE_FACTS = "recipe.jsonl", "recipe.json"
 _FIELD = re.compile(r"\{(\w+)\}")
 
