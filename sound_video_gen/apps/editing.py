@@ -267,7 +267,9 @@ def edit_video(pipe,                        # a `SoundToVideo`
         if out.exists() and not overwrite: raise UserError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
         if not out.parent.is_dir(): raise UserError(f"output folder {out.parent} does not exist.")
     frames, fps = read_video(video, pipe.G.img_resolution, max_frames)
-    plan = pipe.plan(sound, fps=fps, start=start, seconds=len(frames) / fps, sr=sr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # a short sound: one warning below, in the video's terms
+        plan = pipe.plan(sound, fps=fps, start=start, seconds=len(frames) / fps, sr=sr)
     n = min(len(frames), plan.n_frames)
     if n < len(frames):
         warnings.warn(f"the sound covers {n} of the video's {len(frames)} frames; the edited video stops with the sound.", stacklevel=2)

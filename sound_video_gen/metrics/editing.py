@@ -288,6 +288,6 @@ def edit_video_table(r: dict) -> str:
             f"| edited (α = {r['alpha']:g}, {r['mode']}) | {100 * r['consistency']:.1f}% | {100 * r['input_class_kept']:.1f}% "
             f"| {r['sync']:.3f} | {r['change_output']:.4f} | {r['layout_kept']:.3f} |"]
     g = r["groups"] if isinstance(r["groups"], str) else "+".join(r["groups"])
-    rows.append(f"\n{r['n_clips']} clips of {r['n_frames']} frames, layers: {g}, smoothing σ = {r['smooth']:g} frames; "
+    rows.append(f"\n{r['n_clips']} clips of {r['n_frames']} frames, layers: {g}, smoothing σ = {r['smooth']:g} (frames); "
                 f"stability (output/input change) {r['stability']:.2f}; chance {100 * r['chance']:.1f}%")
     return "\n".join(rows)
