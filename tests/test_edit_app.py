@@ -287,3 +287,41 @@ def test_cli_edit_image_and_video(capsys, bundle, files, tmp_path):
     info = probe_video(vout)
     assert (info["n_frames"], info["fps"], info["has_audio"]) == (4, 8.0, True)
     assert not list(tmp_path.glob(".*")), "no temporary file left behind"
+
+
+# ---------------------------------------------------------------- bench edit-video
+
+@pytest.fixture(scope="module")
+def bench_setup(tmp_path_factory):
+    "A tiny SynthScapes folder (3 classes), a 2-step classifier and a random bundle whose mel fits the data."
+    import json
+    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
+    from sound_video_gen.metrics.bench import SSClassifierConfig, train_classifier
+    d = tmp_path_factory.mktemp("benchv")
+    classes = ("rain", "thunderstorm", "wind")
+    ss.make_synthscapes(d / "data", classes=classes, n_per_class=5, seconds=4.0, size=32, splits=(0.6, 0.2, 0.2), progress=False)
+    cfg = SSClassifierConfig(n_classes=3, classes=classes, size=16, n_frames=8, width=8, feat_dim=16, batch_size=8, max_steps=2)
+    clf = train_classifier(d / "data", d / "clf", cfg, progress=False)
+    G = create_generator("stylegan2-tiny", seed=0).eval()
+    torch.manual_seed(0)
+    bundle = make_bundle(d / "bundle", G, SSVG(get_config("ssvg-tiny").for_generator(G).replace(mel="mel-synthscapes")).eval())
+    return {"data": str(d / "data"), "clf": str(clf), "bundle": str(bundle), "dir": d}
+
+
+def test_bench_edit_video(bench_setup, capsys):
+    import json
+    s = bench_setup
+    base = ["bench", "edit-video", s["data"], "--classifier", s["clf"], "--model", s["bundle"], "--clips", "3", "--steps", "1"]
+    out = s["dir"] / "ev.json"
+    rc, cap = _cli(capsys, base + ["--alpha", "0", "--out", str(out)])
+    assert rc == 0, cap.err
+    r = json.loads(out.read_text())
+    assert r["consistency"] == r["consistency_reconstruction"] and r["layout_kept"] == r["layout_kept_reconstruction"]
+    assert r["inversion"] == {"method": "projector", "steps": 1} and "bench edit-video" in r["command"] and r["n_clips"] == 3
+    assert all(a != b for a, b in r["pairs"]) and "| edited (α = 0, offsets)" in cap.out
+    rc, cap = _cli(capsys, base + ["--mode", "recurrent", "--groups", "fine", "--out", str(s["dir"] / "ev2.json")])
+    assert rc == 0, cap.err
+    r = json.loads((s["dir"] / "ev2.json").read_text())
+    assert r["mode"] == "recurrent" and r["groups"] == ["fine"] and 0 <= r["layout_kept"] <= 1
+    rc, cap = _cli(capsys, base + ["--out", str(out)])
+    assert rc == 2 and "already exists" in cap.err and len(cap.err.strip().splitlines()) == 1
