@@ -219,6 +219,13 @@ def test_edit_video_short_sound_cuts_the_video(pipe, files, tmp_path):
     assert len(r.frames) == 6 and probe_video(tmp_path / "s.mp4")["n_frames"] == 6
 
 
+def test_edit_video_reuses_given_latents(pipe, files):
+    r = edit_video(pipe, files["video"], files["sound"], smooth=0, alpha=0.0, latents=files["traj"])
+    assert torch.equal(r.ws, files["traj"]) and r.frames.shape == (10, 32, 32, 3)
+    with pytest.raises(UserError, match="latents must be") as e: edit_video(pipe, files["video"], files["sound"], latents=files["traj"][:4])
+    _one_sentence(str(e.value))
+
+
 def test_edit_video_with_the_projector(pipe, files):
     r = edit_video(pipe, files["video"], files["sound"], invert="projector", steps=1, max_frames=3)
     assert r.frames.shape == (3, 32, 32, 3)

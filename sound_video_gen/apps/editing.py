@@ -5,14 +5,14 @@
 # %% ../../nbs/51_apps.editing.ipynb #94d06254
 from __future__ import annotations
 import math, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import UserError, atomic_path
+from ..core import UserError
 from ..data.clips import BadVideoError, probe_video, to_uint8_frames, write_video
 from ..metrics.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
 from .pipeline import WindowStream
@@ -254,6 +254,7 @@ def edit_video(pipe,                        # a `SoundToVideo`
                batch_size: int = 16,        # frames per inversion / synthesis call
                reconstruct: bool = False,   # also render the unedited inverted latents
                sr: int | None = None,       # the sample rate of a waveform `sound`
+               latents: torch.Tensor | None = None,  # the video's latents (T, num_ws, w_dim), e.g. an earlier `VideoEdit.ws`: no inversion
               ) -> VideoEdit:
     "Edit a video with a sound: invert its frames, smooth, add the sound's per-frame edits, render, and mux the sound."
     if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
@@ -275,8 +276,14 @@ def edit_video(pipe,                        # a `SoundToVideo`
         warnings.warn(f"the sound covers {n} of the video's {len(frames)} frames; the edited video stops with the sound.", stacklevel=2)
         frames = frames[:n]
     windows = WindowStream(plan, pipe.mel_cfg).take(0, n)
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
-    ws = torch.cat([invert_images(pipe, x[i:i + batch_size], invert, steps) for i in range(0, n, batch_size)])
+    if latents is not None:
+        ws = torch.as_tensor(latents, dtype=torch.float32)
+        if ws.ndim != 3 or len(ws) < n or ws.shape[1:] != (pipe.G.num_ws, pipe.G.w_dim):
+            raise UserError(f"latents must be ({n}, {pipe.G.num_ws}, {pipe.G.w_dim}) for this video, got {tuple(ws.shape)}.")
+        ws = ws[:n].to(pipe.device)
+    else:
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+        ws = torch.cat([invert_images(pipe, x[i:i + batch_size], invert, steps) for i in range(0, n, batch_size)])
     ws = smooth_latents(ws, smooth)
     w_hat, _ = video_edit_latents(pipe.model, ws, windows, alpha, groups, mode, beta, batch_size)
     res = VideoEdit(frames, _render(pipe, w_hat, batch_size), ws, w_hat, fps)
