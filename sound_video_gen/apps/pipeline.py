@@ -19,6 +19,7 @@ from ..generators.stylegan3 import SynthesisInput, input_affine_constant
 from ..multimodal.audio_encoder import load_audio_encoder, save_audio_encoder
 from ..multimodal.clip import load_clip, save_clip
 from ..model.encoder import layer_groups
+from ..model.inversion import ImageEncoder, load_image_encoder, save_image_encoder
 from ..model.recurrent import initial_latent
 from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg, save_ssvg
 from ..data.clips import VideoWriter, to_uint8_frames
@@ -27,7 +28,8 @@ from .figures import filmstrip
 
 # %% auto #0
 __all__ = ['GROUPS', 'BUNDLE_FORMAT', 'BUNDLE_CARD', 'ROLES', 'RUN_FILES', 'SoundPlan', 'plan_sound', 'WindowStream',
-           'SoundToVideo', 'make_bundle', 'read_card', 'verify_bundle', 'pretrained_dir', 'find_bundle']
+           'SoundToVideo', 'make_bundle', 'add_to_bundle', 'read_card', 'verify_bundle', 'pretrained_dir',
+           'find_bundle']
 
 # %% ../../nbs/50_apps.pipeline.ipynb #b2e8ef57
 GROUPS = ("coarse", "mid", "fine")
@@ -150,6 +152,7 @@ class SoundToVideo:
             entry = self.card.get("files", {}).get(role)
             if entry is None or self.bundle_dir is None: self._extras[role] = None
             elif role == "audio_encoder": self._extras[role] = load_audio_encoder(self.bundle_dir / entry["path"], self.device)
+            elif role == "image_encoder": self._extras[role] = load_image_encoder(self.bundle_dir / entry["path"], self.device)
             else: self._extras[role] = load_clip(str(self.bundle_dir / entry["path"]), device=self.device)
         return self._extras[role]
 
@@ -157,6 +160,11 @@ class SoundToVideo:
     def audio_encoder(self):
         "The bundle's F_a (loaded on first use), or None."
         return self._extra("audio_encoder")
+
+    @property
+    def image_encoder(self):
+        "The bundle's image → W+ encoder for inverting real frames (loaded on first use), or None."
+        return self._extra("image_encoder")
 
     @property
     def clip(self):
@@ -348,16 +356,19 @@ class _Preview:
 BUNDLE_FORMAT = "sound_video_gen.bundle/1"
 BUNDLE_CARD = "bundle.json"
 ROLES = {"generator": "generator.safetensors", "ssvg": "ssvg.safetensors",        # role -> file name in a bundle
-         "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors"}
-RUN_FILES = {"ssvg": "ssvg.safetensors", "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors"}
+         "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
+         "image_encoder": "image_encoder.safetensors"}
+RUN_FILES = {"ssvg": "ssvg.safetensors", "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
+             "image_encoder": "image_encoder.safetensors"}
 
 
 def _kind(path: Path) -> str:
-    "What a checkpoint holds: 'generator', 'ssvg', 'audio_encoder', 'clip' or 'unknown'."
+    "What a checkpoint holds: 'generator', 'ssvg', 'audio_encoder', 'clip', 'image_encoder' or 'unknown'."
     cfg, meta = read_checkpoint_meta(path)
     cls = str((cfg or {}).get("config_class", ""))
     if meta.get("kind") in ("generator", "ssvg"): return meta["kind"]
     if cls.endswith("AudioEncoderConfig"): return "audio_encoder"
+    if cls.endswith("ImageEncoderConfig"): return "image_encoder"
     if isinstance(cfg, dict) and cfg.get("kind") == "clip": return "clip"
     return "unknown"
 
@@ -390,6 +401,7 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
                 model,                            # an SSVG module, an ssvg.safetensors file, or a train-ssvg run folder
                 audio_encoder=None,               # F_a: a module, its file, or a train-audio-clip run folder
                 clip=None,                        # the CLIP F_a was trained against: a ClipSpace, its file, or a train-clip run folder
+                image_encoder=None,               # image → W+ encoder (inversion): a module, its file, or a train-inverter run folder
                 name: str | None = None,          # the bundle's name (default: the folder's)
                 training: dict | None = None,     # training facts (data, steps, ...); merged over what the run folders record
                 scores: dict | None = None,       # measured scores, e.g. {"fvd_ss": 312.5, "is_ss": 4.1}
@@ -405,9 +417,11 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
     try:
         facts = _run_training(model if not isinstance(model, torch.nn.Module) else None)
         savers = {"generator": lambda m, p: save_generator(m, p), "ssvg": lambda m, p: save_ssvg(p, m),
-                  "audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m)}
+                  "audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
+                  "image_encoder": lambda m, p: save_image_encoder(p, m)}
         files = {}
-        for role, src in (("generator", generator), ("ssvg", model), ("audio_encoder", audio_encoder), ("clip", clip)):
+        for role, src in (("generator", generator), ("ssvg", model), ("audio_encoder", audio_encoder), ("clip", clip),
+                          ("image_encoder", image_encoder)):
             if src is None:
                 if role in ("generator", "ssvg"): raise UserError(f"a bundle needs a {role}.")
                 continue
@@ -451,6 +465,33 @@ def _version() -> str:
     import sound_video_gen
     return sound_video_gen.__version__
 
+def add_to_bundle(folder: str | Path,      # an existing bundle
+                  role: str,               # an optional role: 'audio_encoder', 'clip' or 'image_encoder'
+                  src,                     # a module, its file, or a run folder
+                  dtype: str | None = None,  # store the weights in this precision (e.g. 'float16')
+                  overwrite: bool = False, # replace the role's file if the bundle has one
+                 ) -> dict:
+    "Add (or replace) one optional part of a bundle in place: copy the file, record its sha256 in the card, verify; return the card."
+    folder = Path(folder)
+    card = verify_bundle(folder)
+    if role not in ROLES or role in ("generator", "ssvg"):
+        raise UserError(f"add_to_bundle adds an optional role ({', '.join(r for r in ROLES if r not in ('generator', 'ssvg'))}), got {role!r}.")
+    if role in card["files"] and not overwrite: raise UserError(f"bundle {folder} already has a {role}; pass overwrite=True (CLI: --overwrite) to replace it.")
+    savers = {"audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
+              "image_encoder": lambda m, p: save_image_encoder(p, m)}
+    dst = folder / ROLES[role]
+    with atomic_path(dst) as tmp:
+        if isinstance(src, torch.nn.Module): savers[role](src, tmp)
+        else:
+            p = _resolve(role, src)
+            if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
+            shutil.copyfile(p, tmp)
+        if dtype is not None: _store_as(Path(tmp), dtype)
+    card["files"][role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
+    atomic_write_text(folder / BUNDLE_CARD, json.dumps(card, indent=2) + "\n")
+    return verify_bundle(folder)
+
+
 # %% ../../nbs/50_apps.pipeline.ipynb #6373a0c2
 def read_card(folder: str | Path) -> dict:
     "A bundle's `bundle.json`, checked for its format."
@@ -489,6 +530,11 @@ def verify_bundle(folder: str | Path) -> dict:
         cl, _ = read_checkpoint_meta(folder / files["clip"]["path"])
         if fa["embed_dim"] != cl["model_cfg"]["embed_dim"]:
             raise UserError(f"bundle {folder} does not fit together: F_a embeds into {fa['embed_dim']} dimensions, the CLIP into {cl['model_cfg']['embed_dim']}.")
+    if "image_encoder" in files:
+        ecfg, _ = read_checkpoint_meta(folder / files["image_encoder"]["path"])
+        if (ecfg["num_ws"], ecfg["w_dim"]) != gshape:
+            raise UserError(f"bundle {folder} does not fit together: the image encoder's W+ is {ecfg['num_ws']} x {ecfg['w_dim']}, "
+                            f"the generator's {gshape[0]} x {gshape[1]}.")
     MelConfig.from_dict(card.get("mel") or {})
     return card
 

@@ -1,7 +1,7 @@
 """The `sound-video-gen` command line.
 
 Each command group is one module of this package (`audio`, `bench`, `data`, `demo`, `generate`, `generator`,
-`synthscapes`, `train`), with a function `(argv) -> int` that parses its flags (the shared vocabulary is in
+`synthscapes`, `train`, `invert`), with a function `(argv) -> int` that parses its flags (the shared vocabulary is in
 `cli.common`) and calls the library; nothing outside `cli/` parses arguments. This module only dispatches. User
 errors (`core.UserError`) become one sentence on stderr and exit code 2 (`core.run_cli`).
 """
@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("sound_video_gen.cli.data", "main", "dataset tooling: Table 1 statistics, Landscape download (yt-dlp) and cutting"),
     "train-clip": ("sound_video_gen.cli.train", "train_clip_main", "train a CLIP from scratch on a dataset's (frame, caption) pairs (stage 1)"),
     "train-audio-clip": ("sound_video_gen.cli.train", "train_audio_clip_main", "train the audio encoder F_a into a frozen CLIP's space (stage 2)"),
+    "train-inverter": ("sound_video_gen.cli.train", "train_inverter_main", "train the image -> W+ encoder that inverts real frames into a frozen generator, or its loss ablation"),
+    "invert": ("sound_video_gen.cli.invert", "main", "invert images into a bundle's W+ (encoder, projector or both); write the latents and a reconstruction"),
     "train-demo": ("sound_video_gen.cli.demo", "main", "train the demo model: run the recipe's stages (data … bundle), each another command's line; resumable"),
     "synthscapes": ("sound_video_gen.cli.synthscapes", "main", "generate a SynthScapes dataset (sound-driven procedural landscape clips)"),
     "edit-image": ("sound_video_gen.cli.edit", "image_main", "edit a picture (or a random scene) with a sound: w + α·E_a(x) on chosen W+ layers, to a PNG"),

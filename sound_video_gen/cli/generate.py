@@ -76,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def bundle_main(argv: list[str] | None = None) -> int:
     p = ArgParser(prog="sound-video-gen bundle", description="Assemble a model bundle (generator, SSVG model, F_a, "
-                  "CLIP + bundle.json with sha256s) from files or run folders, or verify one with --verify.")
+                  "CLIP + bundle.json with sha256s) from files or run folders, add optional parts to one with --add, "
+                  "or verify one with --verify.")
     p.add_argument("out", help="the bundle folder to write (or to check, with --verify)")
     p.add_argument("--verify", action="store_true", help="check OUT: every file's sha256, and that the parts fit")
     p.add_argument("--generator", help="generator: .safetensors or NVlabs .pkl (default: what the SSVG run used)")
     p.add_argument("--model", help="SSVG model: ssvg.safetensors or a train-ssvg run folder")
     p.add_argument("--audio-encoder", help="F_a: audio_encoder.safetensors or a train-audio-clip run folder (default: what the SSVG run used)")
     p.add_argument("--clip", help="CLIP: clip.safetensors or a train-clip run folder (default: what the SSVG run used, if a file)")
+    p.add_argument("--image-encoder", help="image -> W+ encoder: image_encoder.safetensors or a train-inverter run folder (optional)")
     p.add_argument("--name", help="bundle name (default: the folder's)")
     p.add_argument("--description", default="", help="one line for people")
     p.add_argument("--data", help="what the model was trained on (recorded in bundle.json)")
@@ -90,9 +92,19 @@ def bundle_main(argv: list[str] | None = None) -> int:
     p.add_argument("--scores", help="a JSON file of measured scores to record")
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"],
                    help="store the weights in this precision (float16: half the bytes; loaders cast to float32)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument("--add", nargs="+", metavar="ROLE=FILE", help="add optional parts to the existing bundle OUT in place, "
+                   "e.g. image_encoder=RUN/inverter (a file or a run folder; roles audio_encoder, clip, image_encoder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder (with --add: an existing part)")
     a = p.parse_args(argv)
-    from sound_video_gen.apps.pipeline import make_bundle, verify_bundle
+    from sound_video_gen.apps.pipeline import add_to_bundle, make_bundle, verify_bundle
+    if a.add:
+        if a.model or a.verify: raise UserError("--add changes an existing bundle; it does not go with --model or --verify.")
+        for item in a.add:
+            role, eq, src = item.partition("=")
+            if not eq or not role or not src: raise UserError(f"--add takes ROLE=FILE, got {item!r}.")
+            card = add_to_bundle(a.out, role, src, dtype=a.dtype, overwrite=a.overwrite)
+            print(f"added {role} to {a.out} ({card['files'][role]['bytes']} bytes)")
+        return 0
     if a.verify:
         card = verify_bundle(a.out)
         listed = ", ".join(f"{role} {entry['path']}" for role, entry in card["files"].items())
@@ -117,7 +129,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
     if a.scores:
         try: scores = json.loads(Path(a.scores).read_text())
         except (OSError, json.JSONDecodeError): raise UserError(f"--scores {a.scores} is not a readable JSON file.") from None
-    out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), name=a.name,
+    out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), a.image_encoder, name=a.name,
                       training=training or None, scores=scores, description=a.description,
                       overwrite=a.overwrite, dtype=a.dtype)
     print(f"wrote bundle {out}")

@@ -1,4 +1,4 @@
-"`sound-video-gen train-generator`, `train-clip`, `train-audio-clip` and `train-ssvg`: training stages 0–3 on a dataset folder."
+"`sound-video-gen train-generator`, `train-clip`, `train-audio-clip`, `train-ssvg` (training stages 0–3 on a dataset folder) and `train-inverter` (the image → W+ encoder for inverting real frames)."
 from __future__ import annotations
 import json
 import time
@@ -143,4 +143,97 @@ def train_generator_main(argv: list[str] | None = None) -> int:
     det = ssclf_frame_detector(a.ssclf) if a.ssclf else None
     rec = train_generator(cfg, a.data, detector=det, resume=not a.overwrite, overwrite=a.overwrite)
     print(f"done: {cfg.run_dir}/G_ema.safetensors; last step: " + json.dumps(rec))
+    return 0
+
+
+def _inverter_parts(a, cfg):
+    "The frozen G, real train frames, held-out test frames, the perceptual distance, CLIP and (optional) LPIPS."
+    import torch
+    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.train.generator import load_images
+    from sound_video_gen.train.inversion import _load_lpips, _perceptual
+    G = load_generator(cfg.generator).eval().requires_grad_(False)
+    R = G.img_resolution
+    real = load_images(a.data, R, frames_per_clip=a.frames_per_clip, split="train")
+    test = None
+    if a.eval_images:
+        test = load_images(a.data, R, frames_per_clip=2, split=a.eval_split)
+        g = torch.Generator().manual_seed(cfg.seed)
+        test = test[torch.randperm(len(test), generator=g)[:a.eval_images]]
+    perceptual = _perceptual(cfg, "cpu") if cfg.w_perceptual > 0 or cfg.classifier or cfg.lpips else None
+    clip = None
+    if cfg.clip:
+        from sound_video_gen.multimodal.clip import load_clip
+        clip = load_clip(cfg.clip)
+    lpips = _load_lpips(cfg.lpips) if cfg.lpips else None
+    return G, real, test, perceptual, clip, lpips
+
+
+def train_inverter_main(argv: list[str] | None = None) -> int:
+    import shlex
+    from sound_video_gen.cli.common import check_out
+    from sound_video_gen.train.inversion import InversionTrainConfig, evaluate_inversion, inversion_ablation, train_inverter
+    from sound_video_gen.model.inversion import METHODS, pixel_mse
+    p = ArgParser(prog="sound-video-gen train-inverter",
+                  description="Train the image -> W+ encoder that inverts real frames into a frozen generator, on its "
+                              "samples and on the frames of a dataset folder, with switchable losses (w_l2, w_perceptual, "
+                              "w_reg, w_clip, w_latent). Resumes from RUN_DIR/checkpoint.safetensors; writes "
+                              "RUN_DIR/image_encoder.safetensors and RUN_DIR/metrics.json (encoder, projector and "
+                              "encoder+projector on held-out frames). With --ablation, trains the three loss variants "
+                              "instead and writes their scores to --out.")
+    add_stage_args(p)
+    p.set_defaults(config="inverter-demo")
+    p.add_argument("--model", help="a bundle folder or a shipped bundle's name (e.g. demo): its generator and CLIP")
+    p.add_argument("--generator", help="the frozen generator file (overrides the bundle's)")
+    p.add_argument("--clip", help="a project CLIP file for w_clip (overrides the bundle's)")
+    p.add_argument("--classifier", help="SynthScapes-Bench classifier.safetensors: the offline perceptual distance")
+    p.add_argument("--lpips", help="folder with LPIPS weight files: then the perceptual term and metric are LPIPS")
+    p.add_argument("--frames-per-clip", type=ranged(int, 1, 1000), default=8, help="real frames read per train clip (default 8)")
+    p.add_argument("--eval-images", type=ranged(int, 0, 100_000), default=32, help="held-out frames to score (0: skip; default 32)")
+    p.add_argument("--eval-split", default="test", help="split of the held-out frames (default test)")
+    p.add_argument("--eval-steps", type=ranged(int, 1, 100_000), default=100, help="projector steps when scoring (default 100)")
+    p.add_argument("--ablation", action="store_true", help="train the variants L2+reg, +perceptual, +perceptual+CLIP in RUN_DIR/<variant>")
+    p.add_argument("--out", help="with --ablation: write the results to this .json file")
+    a = p.parse_args(argv)
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
+    if out and not a.ablation: raise UserError("--out goes with --ablation (a training run writes RUN_DIR/metrics.json).")
+    extra = {}
+    if a.model:
+        from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+        folder = find_bundle(a.model)
+        files = verify_bundle(folder)["files"]
+        extra["generator"] = str(folder / files["generator"]["path"])
+        if "clip" in files: extra["clip"] = str(folder / files["clip"]["path"])
+    extra.update({k: v for k, v in {"generator": a.generator, "clip": a.clip, "classifier": a.classifier, "lpips": a.lpips}.items() if v})
+    cfg = stage_config(InversionTrainConfig, a, extra)
+    if not cfg.generator: raise UserError("give the generator to invert into: --model BUNDLE or --generator FILE.")
+    set_threads(a)
+    t0 = time.time()
+    G, real, test, perceptual, clip, lpips = _inverter_parts(a, cfg)
+    command = shlex.join(["sound-video-gen", "train-inverter", *(argv or [])])
+    if a.ablation:
+        if test is None: raise UserError("--ablation scores held-out frames: give --eval-images > 0.")
+        res = inversion_ablation(cfg, test, G, real, perceptual, clip, lpips, resume=not a.overwrite)
+        res = {"command": command, "dataset": Path(a.data).name, "split": a.eval_split,
+               "generator": Path(cfg.generator).name,
+               "paper_lhq_lpips": {"l2+reg": 0.648, "l2+reg+perceptual": 0.468, "l2+reg+perceptual+clip": 0.432}, **res}
+        text = json.dumps(res, indent=2) + "\n"
+        if out:
+            from sound_video_gen.core import atomic_write_text
+            atomic_write_text(out, text)
+        print(text, end="")
+        return 0
+    res = train_inverter(cfg, G, real, resume=not a.overwrite, overwrite=a.overwrite, perceptual=perceptual, clip=clip)
+    print(f"trained in {time.time() - t0:.0f} s; encoder in {res.run_dir}/image_encoder.safetensors")
+    if test is not None:
+        metrics = {"mse": pixel_mse}
+        if perceptual is not None: metrics[getattr(perceptual, "name", "perceptual")] = perceptual
+        if lpips is not None: metrics["lpips"] = lpips
+        ev = evaluate_inversion(G, test, res.encoder, METHODS, metrics, steps=a.eval_steps)
+        rec = {"command": command, "n_images": int(len(test)), "split": a.eval_split, "projector_steps": a.eval_steps,
+               "step": cfg.max_steps, "methods": ev}
+        from sound_video_gen.core import atomic_write_text
+        atomic_write_text(res.run_dir / "metrics.json", json.dumps(rec, indent=2) + "\n")
+        print(json.dumps(ev, indent=2))
     return 0
