@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "invert": ("sound_video_gen.cli.invert", "main", "invert images into a bundle's W+ (encoder, projector or both); write the latents and a reconstruction"),
     "train-demo": ("sound_video_gen.cli.demo", "main", "train the demo model: run the recipe's stages (data … bundle), each another command's line; resumable"),
     "synthscapes": ("sound_video_gen.cli.synthscapes", "main", "generate a SynthScapes dataset (sound-driven procedural landscape clips)"),
+    "edit-image": ("sound_video_gen.cli.edit", "image_main", "edit a picture (or a random scene) with a sound: w + α·E_a(x) on chosen W+ layers, to a PNG"),
+    "edit-video": ("sound_video_gen.cli.edit", "video_main", "edit a video with a sound: invert its frames, add the sound's per-frame edits, write an mp4 with the sound"),
 }
 
 def _usage() -> str:

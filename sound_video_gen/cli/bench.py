@@ -1,5 +1,5 @@
 """`sound-video-gen bench`: train the SynthScapes-Bench classifier, score a method, print a results table, run Table 2,
-score image editing.
+score image and video editing.
 
 `--model` takes a bundle folder, a shipped bundle's name (`demo`) or an ssvg.safetensors file. A bundle is resolved
 here (`apps.pipeline`, which `metrics` must not import) into its ssvg file and its generator; the generator is then
@@ -202,23 +202,83 @@ def _edit(argv):
     return 0
 
 
+def _edit_video(argv):
+    import torch
+    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.metrics.bench import load_classifier, load_split
+    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.metrics.editing import GROUPS, MODES, edit_video_scores, edit_video_table
+    from sound_video_gen.model.inversion import invert, load_image_encoder
+    from sound_video_gen.model.ssvg import load_ssvg
+    p = ArgParser(prog="sound-video-gen bench edit-video", description="Video editing on SynthScapes: input segments "
+                  "of class A are inverted into W+ (an image encoder, else the projector), smoothed over time and "
+                  "edited with the per-frame sound of a segment of another class B; reports how often the classifier "
+                  "then says B, the sync with B's motion driver, frame-to-frame change against the input's, and the "
+                  "layout kept, each beside the unedited reconstruction.")
+    _model_args(p, "SynthScapes dataset folder", "generator (default: the bundle's)")
+    p.add_argument("--clips", type=ranged(int, 1, 100_000), default=18, help="input segments (default 18: two per class)")
+    p.add_argument("--alpha", type=ranged(float, -10, 10), default=1.0, help="edit strength α (default 1)")
+    p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
+    p.add_argument("--mode", choices=MODES, default="offsets", help="per-frame offsets (default) or the recurrent rollout's drift")
+    p.add_argument("--smooth", type=ranged(float, 0, 100), default=1.0, help="Gaussian σ (frames) over the inverted latents (default 1)")
+    p.add_argument("--image-encoder", help="an image encoder .safetensors (default: the bundle's, if it has one; else the projector)")
+    p.add_argument("--steps", type=ranged(int, 1, 100_000), default=50, help="projector steps when no image encoder is used (default 50)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split of the clips and sounds (default test)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--threads", type=ranged(int, 1, 256), help="torch CPU threads")
+    p.add_argument("--out", help="write the results to this .json file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
+    model_file, generator, folder = _model_and_generator(a)
+    enc_file = a.image_encoder
+    if enc_file is None and folder is not None:
+        entry = json.loads((folder / "bundle.json").read_text()).get("files", {}).get("image_encoder")
+        if entry: enc_file = str(folder / entry["path"])
+    det = load_classifier(a.classifier)
+    model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
+    enc = load_image_encoder(enc_file) if enc_file else None
+    inv = (lambda x: invert(G, x, "encoder", enc)) if enc is not None else (lambda x: invert(G, x, "projector", steps=a.steps))
+    data = load_split(a.data, a.split, progress=True)
+    res = edit_video_scores(model, G, det, data, inv, a.clips, a.alpha, a.groups, a.mode, a.smooth, a.seed, progress=True)
+    gfile = Path(generator)
+    res = {**_provenance("edit-video", argv), "bundle": _rel(folder) if folder else None, "split": a.split, "dataset": Path(a.data).name,
+           "inversion": {"method": "encoder", "file": _rel(enc_file), "sha256": file_sha256(enc_file)} if enc is not None
+                        else {"method": "projector", "steps": a.steps},
+           "model": {"file": _rel(model_file), "sha256": file_sha256(model_file)},
+           "generator": {"file": _rel(generator), "sha256": file_sha256(gfile) if gfile.is_file() else None},
+           "package_version": _version(), **res}
+    _write_json(out, res, a.overwrite)
+    print(edit_video_table(res))
+    return 0
+
+
+def _rel(path) -> str:
+    "A file inside the installed package as 'sound_video_gen/...', so records name no machine's folders; others as given."
+    import sound_video_gen
+    p, pkg = Path(path).resolve(), Path(sound_video_gen.__file__).resolve().parent
+    return str(Path(pkg.name) / p.relative_to(pkg)) if p.is_relative_to(pkg) else str(path)
+
+
 def _version() -> str:
     import sound_video_gen
     return sound_video_gen.__version__
 
 
-SUB = {"train": _train, "run": _run, "table": _table, "table2": _table2, "edit": _edit}
+SUB = {"train": _train, "run": _run, "table": _table, "table2": _table2, "edit": _edit, "edit-video": _edit_video}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: sound-video-gen bench {train,run,table,table2,edit} ...\n\n"
+        print("usage: sound-video-gen bench {train,run,table,table2,edit,edit-video} ...\n\n"
               "  train   train the benchmark classifier on a SynthScapes folder\n"
               "  run     score a method (FVD-SS, IS-SS, consistency, sync)\n"
               "  table   print the records of a results .jsonl as a table\n"
               "  table2  Table 2: the model (sound all/first/none) and the baselines on the bundle's generator\n"
-              "  edit    editing success of w + α·E_a(x) on random scenes")
+              "  edit    editing success of w + α·E_a(x) on random scenes\n"
+              "  edit-video  video editing: consistency with and sync to the new sound, stability, layout kept")
         return 0
-    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run, table, table2 or edit.")
+    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run, table, table2, edit or edit-video.")
     return SUB[argv[0]](argv[1:])
