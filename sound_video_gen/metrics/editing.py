@@ -11,12 +11,13 @@ import torch.nn.functional as F
 
 from ..core import UserError
 from ..generators.legacy import check_generator
-from .bench import check_mel
+from .bench import check_mel, sync_score
 from .distances import to_uint8
 
 # %% auto #0
-__all__ = ['GROUPS', 'group_names', 'edited_latents', 'frame_probs', 'thumbnails', 'layout_kept', 'windows_by_class',
-           'edit_success', 'edit_table']
+__all__ = ['GROUPS', 'MODES', 'group_names', 'edited_latents', 'frame_probs', 'thumbnails', 'layout_kept', 'windows_by_class',
+           'edit_success', 'edit_table', 'smooth_latents', 'video_edit_latents', 'frame_change', 'edit_video_scores',
+           'edit_video_table']
 
 # %% ../../nbs/35_metrics.editing.ipynb #09978d40
 GROUPS = ("coarse", "mid", "fine")
@@ -147,4 +148,146 @@ def edit_table(result: dict) -> str:
     groups = result["groups"] if isinstance(result["groups"], str) else "+".join(result["groups"])
     rows.append(f"\n{result['n_scenes']} scenes (ψ={result['psi']:g}, seed {result['seed']}), layers: {groups}; "
                 f"layout kept between unrelated scenes: {result['layout_kept_unrelated']:.3f}")
+    return "\n".join(rows)
+
+# %% ../../nbs/35_metrics.editing.ipynb #29aed836
+def smooth_latents(ws: torch.Tensor,     # latents over time (T, num_ws, w_dim)
+                   sigma: float = 1.0,   # Gaussian σ in frames; 0 = no smoothing
+                  ) -> torch.Tensor:
+    "A Gaussian over time of a latent trajectory (edges reflected), σ in frames; σ = 0 returns a copy."
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and 0 <= sigma <= 100): raise UserError(f"smooth must be a number of frames in [0, 100], got {sigma!r}.")
+    if ws.ndim != 3: raise UserError(f"latents must be (T, num_ws, w_dim), got {tuple(ws.shape)}.")
+    T = ws.shape[0]
+    if sigma == 0 or T < 2: return ws.clone()
+    r = min(int(math.ceil(3 * sigma)), T - 1)
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64) / sigma) ** 2)
+    k = (k / k.sum()).to(ws)
+    x = ws.flatten(1).T[:, None]                                   # (num_ws·w_dim, 1, T)
+    x = F.pad(x, (r, r), mode="reflect")
+    return F.conv1d(x, k.view(1, 1, -1)).squeeze(1).T.reshape(ws.shape)
+
+# %% ../../nbs/35_metrics.editing.ipynb #5dde5c95
+MODES = ("offsets", "recurrent")
+
+@torch.no_grad()
+def video_edit_latents(model,                       # an SSVG model: E_a (`model.encoder`) and the recurrent block
+                       ws: torch.Tensor,            # the input's (smoothed) inverted latents (T, num_ws, w_dim)
+                       windows: torch.Tensor,       # the new sound's per-frame mel windows (T, 1, n_mels, width)
+                       alpha: float = 1.0,          # edit strength α
+                       groups=None,                 # None (every layer), or some of 'coarse', 'mid', 'fine'
+                       mode: str = "offsets",       # 'offsets': ŵ_t = w_t + α·E_a(x_t); 'recurrent': + α·(rollout drift)
+                       beta: float | None = None,   # the rollout's step size (mode 'recurrent'; default: the model's)
+                       batch: int = 16,             # windows per E_a call
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    "(ŵ (T, num_ws, w_dim), the per-frame edit that was scaled by α) for an inverted trajectory and a sound's windows."
+    if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha)): raise UserError(f"alpha must be a finite number, got {alpha!r}.")
+    if ws.ndim != 3 or ws.shape[1:] != (model.cfg.num_ws, model.cfg.w_dim):
+        raise UserError(f"latents must be (T, {model.cfg.num_ws}, {model.cfg.w_dim}), got {tuple(ws.shape)}.")
+    if windows.ndim != 4 or len(windows) != len(ws): raise UserError(f"need one window per frame: {len(ws)} latents, windows {tuple(windows.shape)}.")
+    dev = ws.device
+    enc = model.encoder.to(dev).eval()
+    dws = torch.cat([enc(windows[i:i + batch].float().to(dev)) for i in range(0, len(windows), batch)])
+    if mode == "offsets": edit = dws
+    else:
+        beta = model.cfg.beta if beta is None else beta
+        rec = model.recurrent.to(dev).eval()
+        noise = torch.zeros(1, len(ws), 2, *ws.shape[1:], device=dev)   # deterministic: no input noise
+        r = rec.rollout(ws[:1], dws[None], beta=beta, sound="all", noise=noise if rec.cfg.noise_std > 0 else None)[0]
+        edit = r - ws[:1]
+    return edited_latents(ws, edit, alpha, groups, enc.groups), edit
+
+# %% ../../nbs/35_metrics.editing.ipynb #eaf68f73
+def frame_change(frames: torch.Tensor) -> torch.Tensor:
+    "Mean |x_t − x_{t−1}| in [0, 1] per clip, for uint8 clips (N, T, 3, H, W)."
+    x = frames.float() / 255
+    return (x[:, 1:] - x[:, :-1]).abs().flatten(2).mean((1, 2))
+
+def _pairs(labels: torch.Tensor, n_classes: int, n_clips: int, gen: torch.Generator) -> list[tuple[int, int]]:
+    "(input segment, sound segment) pairs: inputs spread over classes, each with a sound of another class (in turn)."
+    by_class = [torch.nonzero(labels == c).flatten() for c in range(n_classes)]
+    have = [c for c in range(n_classes) if len(by_class[c])]
+    if len(have) < 2: raise UserError("video editing needs segments of at least two classes.")
+    pairs, k = [], 0
+    while len(pairs) < n_clips:
+        A = have[k % len(have)]
+        others = [c for c in have if c != A]
+        B = others[(k // len(have)) % len(others)]
+        i = by_class[A][int(torch.randint(len(by_class[A]), (), generator=gen))]
+        j = by_class[B][int(torch.randint(len(by_class[B]), (), generator=gen))]
+        pairs.append((int(i), int(j))); k += 1
+    return pairs
+
+def edit_video_scores(model,                  # an SSVG model (E_a and the recurrent block)
+                      G,                      # the generator the model was trained for
+                      detector,               # the SynthScapes-Bench classifier (`bench.load_classifier`)
+                      data: dict,             # `bench.load_split(...)`: frames, windows, motion, labels, classes
+                      invert,                 # images (N, 3, H, W) in [-1, 1] -> latents (N, num_ws, w_dim)
+                      n_clips: int = 18,      # input segments
+                      alpha: float = 1.0,     # edit strength α
+                      groups=None,            # None (every layer) or some of 'coarse', 'mid', 'fine'
+                      mode: str = "offsets",  # 'offsets' or 'recurrent' (see `video_edit_latents`)
+                      smooth: float = 1.0,    # Gaussian σ (frames) over the inverted trajectory
+                      seed: int = 0,          # seeds the choice of segments
+                      batch: int = 16,        # frames per synthesis call
+                      progress: bool = False,
+                     ) -> dict:
+    "Consistency with and sync to the new sound, temporal stability and layout kept of sound-edited SynthScapes clips."
+    check_generator(G)
+    if not (isinstance(n_clips, int) and n_clips >= 1): raise UserError(f"n_clips must be an integer >= 1, got {n_clips!r}.")
+    if "windows" not in data: raise UserError("the split was loaded without audio (load_split(..., audio=True) gives windows).")
+    check_mel(model)
+    classes = list(data["classes"])
+    gen = torch.Generator().manual_seed(int(seed))
+    pairs = _pairs(data["labels"], len(classes), n_clips, gen)
+    dev = next(G.parameters()).device
+    res = G.img_resolution
+    ins, recs, outs, As, Bs, drivers = [], [], [], [], [], []
+    it = pairs
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(pairs, desc="editing clips", unit="clip")
+    for i, j in it:
+        fr = data["frames"][i]                                            # (T, 3, h, w) uint8
+        x = fr.float().to(dev) / 127.5 - 1
+        if x.shape[-1] != res: x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+        with torch.enable_grad(): ws = invert(x).detach()
+        ws = smooth_latents(ws, smooth)
+        w_hat, _ = video_edit_latents(model, ws, data["windows"][j], alpha, groups, mode, batch=batch)
+        recs.append(_render(G, ws, batch)); outs.append(_render(G, w_hat, batch))
+        ins.append(to_uint8(x.clamp(-1, 1).cpu()))
+        As.append(int(data["labels"][i])); Bs.append(int(data["labels"][j])); drivers.append(data["motion"][j])
+    ins, recs, outs = torch.stack(ins), torch.stack(recs), torch.stack(outs)
+    A, B, drv = torch.tensor(As), torch.tensor(Bs), torch.stack(drivers)
+    p_out, p_rec = detector.probs(outs), detector.probs(recs)
+    sync, n_sync = sync_score(outs, drv)
+    sync_rec, _ = sync_score(recs, drv)
+    ch_in, ch_out, ch_rec = frame_change(ins), frame_change(outs), frame_change(recs)
+    lk = torch.stack([layout_kept(a, b) for a, b in zip(ins, outs)]).mean(1)
+    lk_rec = torch.stack([layout_kept(a, b) for a, b in zip(ins, recs)]).mean(1)
+    return {"metric": "edit_video/1", "alpha": float(alpha), "groups": group_names(groups), "mode": mode, "smooth": smooth,
+            "n_clips": len(pairs), "n_frames": int(ins.shape[1]), "seed": seed, "classes": classes,
+            "consistency": (p_out.argmax(1) == B).double().mean().item(),
+            "consistency_reconstruction": (p_rec.argmax(1) == B).double().mean().item(),
+            "input_class_kept": (p_out.argmax(1) == A).double().mean().item(),
+            "input_class_reconstruction": (p_rec.argmax(1) == A).double().mean().item(),
+            "delta_p": (p_out[torch.arange(len(B)), B] - p_rec[torch.arange(len(B)), B]).mean().item(),
+            "sync": sync, "sync_reconstruction": sync_rec, "num_sync": n_sync,
+            "change_input": ch_in.mean().item(), "change_output": ch_out.mean().item(), "change_reconstruction": ch_rec.mean().item(),
+            "stability": (ch_out.mean() / ch_in.mean().clamp_min(1e-8)).item(),
+            "layout_kept": lk.mean().item(), "layout_kept_reconstruction": lk_rec.mean().item(),
+            "chance": 1 / len(classes), "pairs": [[classes[a], classes[b]] for a, b in zip(As, Bs)],
+            "classifier": detector.info() if hasattr(detector, "info") else None}
+
+def edit_video_table(r: dict) -> str:
+    "A markdown table of an `edit_video_scores` result: the edit against the unedited reconstruction."
+    rows = ["| | consistency with B ↑ | input class A | sync with B ↑ | frame change (input: %.4f) | layout kept ↑ |" % r["change_input"],
+            "|---|---|---|---|---|---|",
+            f"| reconstruction (α = 0) | {100 * r['consistency_reconstruction']:.1f}% | {100 * r['input_class_reconstruction']:.1f}% "
+            f"| {r['sync_reconstruction']:.3f} | {r['change_reconstruction']:.4f} | {r['layout_kept_reconstruction']:.3f} |",
+            f"| edited (α = {r['alpha']:g}, {r['mode']}) | {100 * r['consistency']:.1f}% | {100 * r['input_class_kept']:.1f}% "
+            f"| {r['sync']:.3f} | {r['change_output']:.4f} | {r['layout_kept']:.3f} |"]
+    g = r["groups"] if isinstance(r["groups"], str) else "+".join(r["groups"])
+    rows.append(f"\n{r['n_clips']} clips of {r['n_frames']} frames, layers: {g}, smoothing σ = {r['smooth']:g} frames; "
+                f"stability (output/input change) {r['stability']:.2f}; chance {100 * r['chance']:.1f}%")
     return "\n".join(rows)

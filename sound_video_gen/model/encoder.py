@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..core import Config, UserError, check_ranges
 
 # %% auto #0
-__all__ = ['layer_groups', 'SEModule', 'BottleneckIRSE', 'GradualStyleBlock', 'EncoderConfig', 'make_norm',
+__all__ = ['layer_groups', 'SEModule', 'BottleneckIRSE', 'GradualStyleBlock', 'EncoderConfig', 'make_norm', 'GradualStyleEncoder',
            'SoundInversionEncoder']
 
 # %% ../../nbs/10_model.encoder.ipynb #6e885453
@@ -107,9 +107,10 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
 # %% ../../nbs/10_model.encoder.ipynb #10af32e0
-class SoundInversionEncoder(nn.Module):
-    "E_a: mel window(s) (B, 1, n_mels, width) in [0, 1] -> W+ offsets (B, num_ws, w_dim)."
-    def __init__(self, cfg: EncoderConfig = EncoderConfig()):
+class GradualStyleEncoder(nn.Module):
+    """pSp's GradualStyleEncoder: an IR-SE pyramid (1/4, 1/8, 1/16 of the input) and one `GradualStyleBlock` per W+ layer.
+    `cfg` is any config with the fields of `EncoderConfig`; subclasses add the input handling (`forward`)."""
+    def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
         w0 = cfg.widths[0]
@@ -141,11 +142,19 @@ class SoundInversionEncoder(nn.Module):
         p1 = F.interpolate(p2, size=c1.shape[-2:], mode="bilinear", align_corners=False) + self.lat_fine(c1)
         return {"coarse": c3, "mid": p2, "fine": p1}
 
+    def styles(self, x: torch.Tensor) -> torch.Tensor:
+        "W+ offsets (B, num_ws, w_dim) of an input already at (B, in_channels, input_size, input_size)."
+        feats = self.features(x)
+        return torch.stack([head(feats[g]) for head, g in zip(self.heads, self.head_level)], 1)
+
+class SoundInversionEncoder(GradualStyleEncoder):
+    "E_a: mel window(s) (B, 1, n_mels, width) in [0, 1] -> W+ offsets (B, num_ws, w_dim)."
+    def __init__(self, cfg: EncoderConfig = EncoderConfig()):
+        super().__init__(cfg)
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         if mel.dim() != 4 or mel.shape[1] != self.cfg.in_channels:
             raise UserError(f"E_a expects mel windows shaped (B, {self.cfg.in_channels}, n_mels, width), got {tuple(mel.shape)}.")
         s = self.cfg.input_size
         x = F.interpolate(mel, size=(s, s), mode="bilinear", align_corners=False) if mel.shape[-2:] != (s, s) else mel
-        x = x * 2 - 1  # [0, 1] -> [-1, 1]
-        feats = self.features(x)
-        return torch.stack([head(feats[g]) for head, g in zip(self.heads, self.head_level)], 1)
+        return self.styles(x * 2 - 1)  # [0, 1] -> [-1, 1]
