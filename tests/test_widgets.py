@@ -118,7 +118,7 @@ def test_counting_restores_the_pipeline(pipe, sounds):
 
 @pytest.fixture
 def edit(pipe, sounds):
-    app = EditApp(pipe, sounds, wait=0.3, video_seconds=1.0)
+    app = EditApp(pipe, sounds, wait=0.3, video_seconds=1.0, steps=2)
     app.update()
     return app
 
@@ -172,6 +172,25 @@ def test_edit_mistakes_go_to_the_status_line(edit):
     edit.source.value = "upload"
     edit.debounce.flush()
     assert "upload an image" in edit.status.value
+
+
+def test_an_uploaded_image_is_inverted_and_edited(edit, tmp_path):
+    from PIL import Image
+    img = np.zeros((40, 48, 3), np.uint8); img[:, :24] = (200, 40, 40)
+    Image.fromarray(img).save(tmp_path / "scene.png")
+    data = (tmp_path / "scene.png").read_bytes()
+    seeded = edit.edit.w
+    edit.image.value = ({"name": "scene.png", "type": "image/png", "size": len(data), "content": memoryview(data),
+                         "last_modified": datetime.now(timezone.utc)},)
+    assert edit.source.value == "upload" and edit.debounce.pending
+    edit.debounce.flush()
+    assert edit.status.value.startswith("frame and video"), edit.status.value
+    assert edit.edit.image.shape == (32, 32, 3) and edit.edit.image[:, :8].mean() > edit.edit.image[:, -8:].mean()
+    assert not torch.equal(edit.edit.w, seeded)
+    editor = edit.editor
+    edit.alpha.value = 2.0
+    edit.debounce.flush()
+    assert edit.editor is editor          # a new α re-renders one frame; the image is not inverted again
 
 
 def test_debouncer_runs_once_after_the_last_call():
