@@ -9,7 +9,7 @@ export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test sync nbtest pytest test-slow bench clean-venv demo figures figures-smoke
+.PHONY: install test sync nbtest pytest test-slow test-browser browser-deps bench clean-venv demo figures figures-smoke
 
 ## Create .venv if missing and install the package with its dev extras (a no-op when up to date).
 install: $(STAMP)
@@ -39,6 +39,20 @@ pytest: install
 test-slow: install
 	@$(VENV)/bin/nbdev_test --n_workers 0 --flags slow
 	@$(PY) -m pytest -q -ra tests --flags slow
+
+## The widget tutorial in JupyterLab, driven by headless Chromium (screenshots in browser_artifacts/).
+## Needs Chromium and chromedriver: `make browser-deps` installs Debian's packages (as root).
+test-browser: install
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "test-browser: chromium and chromedriver are missing; run 'make browser-deps' (apt-get install -y chromium chromium-driver)"; exit 1; }
+	@$(PY) -m pytest -q -ra tests/browser --flags browser
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "browser-deps: no apt-get; install Chromium and a matching chromedriver by hand"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+	    || { echo "browser-deps: apt-get could not install chromium chromium-driver"; exit 1; }; }
+	@chromium --version 2>/dev/null && chromedriver --version
 
 bench: install
 	@for f in benchmarks/bench_*.py; do $(PY) $$f; done

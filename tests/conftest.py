@@ -4,10 +4,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import pytest
 
-TIERS = ("slow", "cuda", "weights")
+TIERS = ("slow", "cuda", "weights", "browser")
 
 def pytest_addoption(parser):
-    parser.addoption("--flags", default="", help="space- or comma-separated tiers to run: slow cuda weights")
+    parser.addoption("--flags", default="", help="space- or comma-separated tiers to run: slow cuda weights browser")
 
 def pytest_collection_modifyitems(config, items):
     flags = set(config.getoption("--flags").replace(",", " ").split())
