@@ -69,7 +69,7 @@ STAGES: tuple[Stage, ...] = (
     # frames, so the model learns to stay on the generator's manifold for as long as the videos it makes.
     Stage("ssvg_long", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg_long", "--model", "ssvg-demo",
                         "--generator", "{generator}", "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "64",
-                        "--max-steps", "1500", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
+                        "--max-steps", "600", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
                         "ckpt_every=50", "sample_every=250", "train_frames=8", "init_from={ssvg_dir}/checkpoint.safetensors"),
           "{run}/ssvg_long/ssvg.safetensors"),
     # The image -> W+ encoder that editing inverts real images with (pixel L2, the classifier-feature distance,
