@@ -70,11 +70,12 @@ class SSVG(nn.Module):
         return self.encoder(windows.flatten(0, 1)).view(B, T, self.cfg.num_ws, self.cfg.w_dim)
 
     def latents(self, windows: torch.Tensor, w0: torch.Tensor, beta: float = 1.0, sound: str | None = None,
-                generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+                **rollout_kw) -> torch.Tensor:   # state, t0, return_state: continue a rollout (`RecurrentBlock.rollout`)
         "The trajectory w_1..w_T (B, T, num_ws, w_dim) for per-frame windows, from w_0 (B, num_ws, w_dim)."
         sound = sound or self.cfg.sound
         dws = self.offsets(windows) if sound != "none" else windows.new_zeros(*windows.shape[:2], self.cfg.num_ws, self.cfg.w_dim)
-        return self.recurrent.rollout(w0, dws, beta=beta, sound=sound, generator=generator, noise=noise)
+        return self.recurrent.rollout(w0, dws, beta=beta, sound=sound, generator=generator, noise=noise, **rollout_kw)
 
     def initial(self, G, batch: int, seed: int | None = None) -> torch.Tensor:
         "w_0 per the config (w_avg, or a random truncated latent from `seed`)."

@@ -160,27 +160,20 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     return w0, noise
 
 
-def _offsets(model: SSVG, windows: torch.Tensor, sound: str) -> torch.Tensor:
-    if sound == "none": return windows.new_zeros(*windows.shape[:2], model.cfg.num_ws, model.cfg.w_dim)
-    return model.offsets(windows)
-
-
 def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None, prefix: int = 0):
     """Trajectory and frames for a batch: (ws (B, T', num_ws, w_dim), frames (B, T', 3, H, W)). With `prefix` > 0 the
     first `prefix` frames are rolled out without gradients (nor rendering) and only the remaining T' = T - prefix are
     returned, continuing that rollout's latent and hidden state: truncated backpropagation through time. Mixed
     precision (`amp`, an autocast context) covers E_a and the GRUs only: the frozen StyleGAN renders in float32."""
+    head = lambda x: None if x is None else x[:, :prefix]
+    tail = lambda x: None if x is None else x[:, prefix:]
     with amp or contextlib.nullcontext():
-        if prefix <= 0:
-            ws = model(windows, w0, noise=noise, sound=sound)
-        else:
-            m = unwrap(model)
+        state = None
+        if prefix > 0:
             with torch.no_grad():
-                head, state = m.recurrent.rollout(w0, _offsets(m, windows[:, :prefix], sound), sound=sound,
-                                                  noise=None if noise is None else noise[:, :prefix], return_state=True)
-            state = {k: v.detach() for k, v in state.items()}
-            ws = m.recurrent.rollout(head[:, -1].detach(), _offsets(m, windows[:, prefix:], sound), sound=sound,
-                                     noise=None if noise is None else noise[:, prefix:], state=state, t0=prefix)
+                w_head, state = model(head(windows), w0, noise=head(noise), sound=sound, return_state=True)
+            w0 = w_head[:, -1]
+        ws = model(tail(windows), w0, noise=tail(noise), sound=sound, state=state, t0=prefix)
     ws = ws.float()
     return ws, render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1]))
 
