@@ -2,31 +2,16 @@
 import json
 
 import pytest
-import torch
 
 from sound_video_gen.cli import dispatch
-from sound_video_gen.core import get_config, run_cli
-from sound_video_gen.generators.legacy import create_generator
-from sound_video_gen.metrics.bench import SSClassifierConfig, train_classifier
+from sound_video_gen.core import run_cli
 from sound_video_gen.metrics.detectors import file_sha256
-from sound_video_gen.model.ssvg import SSVG
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    "A tiny SynthScapes folder (3 classes, 4-s clips), a 4-step classifier and a random bundle (stylegan2-tiny)."
-    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
-    from sound_video_gen.apps.pipeline import make_bundle
-    d = tmp_path_factory.mktemp("benchm")
-    classes = ("rain", "thunderstorm", "wind")
-    ss.make_synthscapes(d / "data", classes=classes, n_per_class=5, seconds=4.0, size=32, splits=(0.6, 0.2, 0.2), progress=False)
-    cfg = SSClassifierConfig(n_classes=3, classes=classes, size=16, n_frames=8, width=8, feat_dim=16, batch_size=8, max_steps=4)
-    clf = train_classifier(d / "data", d / "clf", cfg, progress=False)
-    G = create_generator("stylegan2-tiny", seed=0).eval()
-    torch.manual_seed(0)
-    model = SSVG(get_config("ssvg-tiny").for_generator(G).replace(mel="mel-synthscapes")).eval()
-    bundle = make_bundle(d / "bundle", G, model)
-    return {"data": str(d / "data"), "clf": str(clf), "bundle": bundle, "dir": d}
+def setup(tiny_bench):
+    "The shared tiny SynthScapes-Bench setup (tests/conftest.py)."
+    return tiny_bench
 
 
 def _cli(capsys, *argv):

@@ -299,20 +299,9 @@ def test_cli_edit_image_and_video(capsys, bundle, files, tmp_path):
 # ---------------------------------------------------------------- bench edit-video
 
 @pytest.fixture(scope="module")
-def bench_setup(tmp_path_factory):
-    "A tiny SynthScapes folder (3 classes), a 2-step classifier and a random bundle whose mel fits the data."
-    import json
-    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
-    from sound_video_gen.metrics.bench import SSClassifierConfig, train_classifier
-    d = tmp_path_factory.mktemp("benchv")
-    classes = ("rain", "thunderstorm", "wind")
-    ss.make_synthscapes(d / "data", classes=classes, n_per_class=5, seconds=4.0, size=32, splits=(0.6, 0.2, 0.2), progress=False)
-    cfg = SSClassifierConfig(n_classes=3, classes=classes, size=16, n_frames=8, width=8, feat_dim=16, batch_size=8, max_steps=2)
-    clf = train_classifier(d / "data", d / "clf", cfg, progress=False)
-    G = create_generator("stylegan2-tiny", seed=0).eval()
-    torch.manual_seed(0)
-    bundle = make_bundle(d / "bundle", G, SSVG(get_config("ssvg-tiny").for_generator(G).replace(mel="mel-synthscapes")).eval())
-    return {"data": str(d / "data"), "clf": str(clf), "bundle": str(bundle), "dir": d}
+def bench_setup(tiny_bench):
+    "The shared tiny SynthScapes-Bench setup (tests/conftest.py), with the bundle as a command-line string."
+    return {**tiny_bench, "bundle": str(tiny_bench["bundle"])}
 
 
 def test_bench_edit_video(bench_setup, capsys):
