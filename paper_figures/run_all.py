@@ -42,23 +42,29 @@ def effective_params(name: str, profile: str) -> dict:
     return {**notebook_defaults(name), **profile_params(profile).get(name, {})}
 
 
+def _bundle_missing(name_or_path) -> str | None:
+    "Why a model bundle cannot be found, or None when it can (a shipped name or a folder)."
+    from sound_video_gen.apps.pipeline import find_bundle
+    from sound_video_gen.core import UserError
+    try:
+        find_bundle(name_or_path)
+    except UserError as e:
+        return str(e)
+    return None
+
+
 def missing_paths(params: dict) -> list[str]:
     "'param: path' for every file or folder a notebook's parameters name that does not exist."
     missing = []
     for key in PATH_PARAMS:
         value = params.get(key)
         if not value: continue
+        if key == "model":
+            why = _bundle_missing(value)
+            if why: missing.append(f"model: {value} ({why})")
+            continue
         items = value.items() if isinstance(value, dict) else [(None, v) for v in (value if isinstance(value, list) else [value])]
-        for sub, v in items:
-            if key == "model":
-                try:
-                    from sound_video_gen.apps.pipeline import find_bundle
-                    find_bundle(v)
-                    continue
-                except Exception as e:   # a UserError naming why the bundle was not found
-                    missing.append(f"{key}: {v} ({e})")
-                    continue
-            if not Path(str(v)).exists(): missing.append(f"{key}{'.' + sub if sub else ''}: {v}")
+        missing += [f"{key}{'.' + sub if sub else ''}: {v}" for sub, v in items if not Path(str(v)).exists()]
     return missing
 
 
