@@ -18,7 +18,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 PROFILES = ("smoke", "quick", "full")
-PATH_PARAMS = ("data", "datasets", "classifier", "model", "i3d", "lpips", "images", "videos")   # parameters naming files
+PATH_PARAMS = ("data", "test_data", "datasets", "classifier", "model", "config", "i3d", "lpips", "images", "videos")   # parameters naming files
 
 
 def notebook_defaults(name: str) -> dict:
@@ -53,15 +53,25 @@ def _bundle_missing(name_or_path) -> str | None:
     return None
 
 
+def _config_missing(name) -> str | None:
+    "Why a named config or config JSON cannot be loaded, or None when it can."
+    from sound_video_gen.core import UserError, get_config
+    try:
+        get_config(str(name))
+    except UserError as e:
+        return str(e)
+    return None
+
+
 def missing_paths(params: dict) -> list[str]:
     "'param: path' for every file or folder a notebook's parameters name that does not exist."
     missing = []
     for key in PATH_PARAMS:
         value = params.get(key)
         if not value: continue
-        if key == "model":
-            why = _bundle_missing(value)
-            if why: missing.append(f"model: {value} ({why})")
+        if key in ("model", "config"):
+            why = (_bundle_missing if key == "model" else _config_missing)(value)
+            if why: missing.append(f"{key}: {value} ({why})")
             continue
         items = value.items() if isinstance(value, dict) else [(None, v) for v in (value if isinstance(value, list) else [value])]
         missing += [f"{key}{'.' + sub if sub else ''}: {v}" for sub, v in items if not Path(str(v)).exists()]

@@ -296,10 +296,13 @@ class AudioStream:
 def resample_blocks(blocks, orig_sr: int, new_sr: int):
     "Resample a stream of mono tensors (samples,) with torchaudio's windowed-sinc filter; the joined output equals `resample` of the joined input."
     import math
-    from torchaudio.functional.functional import _get_sinc_resample_kernel
+    from torchaudio.transforms import Resample
+    if orig_sr == new_sr:
+        yield from (x.float() for x in blocks); return
     g = math.gcd(orig_sr, new_sr)
     o, n = orig_sr // g, new_sr // g
-    kernel, width = _get_sinc_resample_kernel(orig_sr, new_sr, g, dtype=torch.float32)
+    rs = Resample(orig_sr, new_sr, dtype=torch.float32)   # its filter, as `torchaudio.functional.resample` builds it
+    kernel, width = rs.kernel, rs.width
     # Output group i (n samples) reads input samples [i*o - width, i*o + width + o): keep that much context.
     buf, b0, i, total = torch.zeros(width), -width, 0, 0   # buf holds input samples b0, b0+1, ...
     def run(i_end):

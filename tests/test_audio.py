@@ -319,3 +319,17 @@ def test_spec_augment_is_seeded_and_only_zeroes():
 def test_mel_config_validation():
     with pytest.raises(UserError, match="f_max"): MelConfig(f_max=30000)
     with pytest.raises(UserError, match="unknown MelConfig key"): MelConfig.from_dict({"nmels": 3})
+
+
+# ---------------------------------------------------------------- streaming resampler
+@pytest.mark.parametrize("orig,new", [(44100, 16000), (8000, 16000), (48000, 22050), (16000, 16000), (11025, 16000)])
+@pytest.mark.parametrize("block", [1, 997, 4096, 100_000])
+def test_resample_blocks_equals_one_pass_resample(orig, new, block):
+    "Blocks of any size, joined, equal torchaudio's one-pass resample of the whole signal (same length too)."
+    import torchaudio
+    from sound_video_gen.audio import resample_blocks
+    x = torch.from_numpy(np.random.default_rng(orig + block).standard_normal(orig // 3 + 17).astype(np.float32))
+    want = torchaudio.functional.resample(x, orig, new)
+    got = torch.cat(list(resample_blocks((x[i:i + block] for i in range(0, len(x), block)), orig, new)))
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=0)

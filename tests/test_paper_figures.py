@@ -67,6 +67,8 @@ def test_full_dry_run_names_what_is_missing(tmp_path):
                          text=True, cwd=PF)
     assert res.returncode == 1, res.stderr
     assert "missing i3d: /weights/i3d_torchscript.pt" in res.stdout and "missing datasets.Landscape" in res.stdout
+    assert "missing test_data: /data/lhq-test" in res.stdout and "missing lpips: /weights/lpips" in res.stdout
+    assert "missing config" not in res.stdout          # inverter-paper is a named config that ships
     res = subprocess.run([sys.executable, str(PF / "run_all.py"), "--profile", "quick", "--dry-run"], capture_output=True,
                          text=True, cwd=PF)
     assert res.returncode == 0 and "everything is in place" in res.stdout
@@ -78,3 +80,11 @@ def test_every_profile_lists_existing_notebooks():
         for name in ra.profile_params(profile):
             assert (PF / f"{name}.ipynb").exists(), (profile, name)
             assert set(ra.profile_params(profile)[name]) <= set(ra.notebook_defaults(name)), (profile, name)
+
+
+def test_dry_run_names_an_unknown_config():
+    ra = _run_all()
+    params = ra.effective_params("inversion_ablation", "quick")
+    assert ra.missing_paths(params) == []
+    miss = ra.missing_paths({**params, "config": "no-such-config"})
+    assert len(miss) == 1 and miss[0].startswith("config: no-such-config (no config named")

@@ -1,5 +1,6 @@
 """Stage 0: the StyleGAN2-ADA discriminator (NVlabs layout) and `train_generator` (convergence, exact resume, guard rails, CLI)."""
 import json, math, pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,13 +97,16 @@ def test_discriminator_loads_nvlabs_state_dict_and_pickle(tmp_path, nv_names):
 
 def test_diff_augment_is_differentiable_and_seeded():
     x = (torch.rand(4, 3, 16, 16) * 2 - 1).requires_grad_(True)
-    a = diff_augment(x, "color,translation,cutout", step_generator(0, 5, 0, "Dmain"))
-    b = diff_augment(x, "color,translation,cutout", step_generator(0, 5, 0, "Dmain"))
-    c = diff_augment(x, "color,translation,cutout", step_generator(0, 6, 0, "Dmain"))
+    a = diff_augment(x, "color,translation,cutout", step_generator(0, 5, "Dmain"))
+    b = diff_augment(x, "color,translation,cutout", step_generator(0, 5, "Dmain"))
+    c = diff_augment(x, "color,translation,cutout", step_generator(0, 6, "Dmain"))
     assert torch.equal(a, b) and not torch.equal(a, c) and a.shape == x.shape
     a.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert torch.equal(diff_augment(x, "", step_generator(0, 0)), x)
+    # a process's rows of a global batch get exactly the augmentation one process gives those rows
+    halves = [diff_augment(x[s:s + 2], "color,translation,cutout", step_generator(0, 5, "Dmain"), rows=(s, 4)) for s in (0, 2)]
+    assert torch.equal(torch.cat(halves), a)
 
 
 # ---------------------------------------------------------------- guard rails
@@ -170,6 +174,52 @@ def test_kill_and_resume_is_bit_identical_on_synthscapes(tmp_path):
     # a different config cannot resume the run
     with pytest.raises(UserError, match="different config"):
         train_generator(b.replace(G_lr=0.001, max_steps=9), data)
+
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_train_generator import ddp_cfg
+from sound_video_gen.train.generator import train_generator
+torch.set_num_threads(1)
+train_generator(ddp_cfg({run!r}), {data!r})
+"""
+
+
+def ddp_cfg(run_dir):
+    "Every random draw on (style mixing, DiffAugment, R1 and path length every 2 steps); minibatch-std off (a per-process statistic)."
+    return get_config("train-generator-tiny").replace(run_dir=str(run_dir), max_steps=4, ckpt_every=4, sample_every=0, log_every=1,
+                                                     batch_size=8, mbstd_group_size=1, style_mixing_prob=0.9, r1_interval=2,
+                                                     pl_weight=2.0, pl_interval=2, frames_per_clip=4, progress=False, device="cpu")
+
+
+def test_two_process_torchrun_matches_one_process(tmp_path):
+    import os, subprocess, sys
+    from sound_video_gen.data.synthscapes import make_synthscapes
+    data = tmp_path / "ss"
+    make_synthscapes(data, classes=("rain", "volcano"), n_per_class=2, seconds=1.0, size=16, fps=8, progress=False)
+    torch.set_num_threads(1)
+    train_generator(ddp_cfg(tmp_path / "one"), data)
+    script = tmp_path / "two.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), run=str(tmp_path / "two"), data=str(data)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29523",
+                          str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, _ = _ckpt_tensors(tmp_path / "one" / "checkpoint.safetensors")
+    b, _ = _ckpt_tensors(tmp_path / "two" / "checkpoint.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        if k.startswith(".modules") or k.startswith(".extra"):
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+    assert any("w_avg" in k for k in a)      # G's running mean of w is compared too
+    la = [json.loads(l) for l in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(l) for l in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lb] == [1, 2, 3, 4]
+    for ra, rb in zip(la, lb):   # the log reports the global batch's means
+        for k in ("loss_G", "loss_D", "loss_r1", "loss_pl", "pl_mean", "D_real", "D_fake"):
+            if k in ra: assert rb[k] == pytest.approx(ra[k], rel=1e-4, abs=1e-5), (ra["step"], k)
+    assert sum("loss_pl" in r for r in la) == 2 and sum("loss_r1" in r for r in la) == 2
 
 
 @pytest.mark.slow

@@ -243,3 +243,42 @@ def test_train_ssvg_computes_no_discriminator_gradient_in_the_model_step(tmp_pat
     n_img = sum(1 for _ in stage3.ImageDiscriminator.__mro__[1](cfg).parameters())
     n_vid = sum(1 for _ in stage3.VideoDiscriminator.__mro__[1](cfg).parameters())
     assert fired == {"image": steps * n_img, "video": steps * n_vid}
+
+
+def test_stage3_trains_on_the_input_affine_generator_inference_renders_with(parts):
+    "A StyleGAN3 G is frozen with the paper's input-affine trick in training too (a copy); input_affine=False keeps G."
+    from sound_video_gen.generators.stylegan3 import StyleGAN3Generator
+    from sound_video_gen.train.ssvg import load_frozen
+    torch.manual_seed(0)
+    G = StyleGAN3Generator(get_config("stylegan3-t-tiny"))
+    with torch.no_grad(): G.synthesis.input.affine.weight.normal_()   # NVlabs initialises it to zero; a trained G's is not
+    before = G.synthesis.input.affine.weight.detach().clone()
+    cfg = ssvg_cfg("unused", generator="stylegan3-t-tiny", w_clip_audio=0.0, w_clip_text=0.0, w_edit=0.0)
+    frozen = load_frozen(cfg, torch.device("cpu"), G=G)
+    w = torch.randn(2, G.w_dim)
+    with torch.no_grad(): feats = frozen.G.synthesis.input(w)
+    assert torch.equal(feats[0], feats[1])                      # the Fourier input no longer follows w
+    assert torch.equal(G.synthesis.input.affine.weight, before)  # the caller's G is untouched
+    kept = load_frozen(cfg.replace(input_affine=False), torch.device("cpu"), G=G)
+    with torch.no_grad(): feats = kept.G.synthesis.input(w)
+    assert not torch.equal(feats[0], feats[1])
+    # stage 2 generators (no Fourier input) are left as they are
+    assert load_frozen(ssvg_cfg("unused", w_clip_audio=0.0, w_clip_text=0.0, w_edit=0.0), torch.device("cpu"), G=parts[0]).G is parts[0]
+
+
+def test_a_run_from_before_a_config_field_existed_resumes_at_its_default(tmp_path, folder, parts):
+    "A checkpoint whose config lacks a later field resumes when the field is at its default, and not otherwise."
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    G, clip, fa = parts
+    run = tmp_path / "r"
+    train_ssvg(ssvg_cfg(run, max_steps=2), clips(folder), G=G, clip=clip, audio_encoder=fa)
+    ck = run / "checkpoint.safetensors"
+    with safe_open(str(ck), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    old = json.loads(meta["config"]); del old["input_affine"]
+    save_file(tensors, str(ck), metadata={**meta, "config": json.dumps(old)})
+    with pytest.raises(UserError, match="different config .*input_affine"):
+        train_ssvg(ssvg_cfg(run, max_steps=4, input_affine=False), clips(folder), G=G, clip=clip, audio_encoder=fa)
+    train_ssvg(ssvg_cfg(run, max_steps=4), clips(folder), G=G, clip=clip, audio_encoder=fa)
+    assert [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]

@@ -15,7 +15,7 @@ from ..core import (UserError, atomic_path, atomic_write_text, config_from_dict,
                                   load_checkpoint, read_checkpoint_meta, save_checkpoint)
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
 from ..generators.legacy import create_generator, load_generator, save_generator
-from ..generators.stylegan3 import SynthesisInput, input_affine_constant
+from ..generators.stylegan3 import input_affine_constant, is_stylegan3
 from ..multimodal.audio_encoder import load_audio_encoder, save_audio_encoder
 from ..multimodal.clip import load_clip, save_clip
 from ..model.encoder import layer_groups
@@ -106,9 +106,6 @@ class WindowStream:
         return win.permute(1, 0, 2)[:, None].contiguous()
 
 # %% ../../nbs/50_apps.pipeline.ipynb #6455c396
-def _is_stylegan3(G) -> bool:
-    return isinstance(getattr(getattr(G, "synthesis", None), "input", None), SynthesisInput)
-
 class SoundToVideo:
     "A frozen generator and a sound-to-video model with their mel front end: sound in, frames or an mp4 out."
     def __init__(self, G: torch.nn.Module,       # StyleGAN2/StyleGAN3 generator (NVlabs interface)
@@ -121,11 +118,11 @@ class SoundToVideo:
                 ):
         check_generator(model, G)
         self.device = get_device(device)
-        if input_affine and _is_stylegan3(G): G = input_affine_constant(G)
+        if input_affine and is_stylegan3(G): G = input_affine_constant(G)
         self.G = G.eval().requires_grad_(False).to(self.device)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.mel_cfg = mel_cfg or get_config(model.cfg.mel)
-        self.card, self.bundle_dir, self.input_affine = card or {}, bundle_dir, input_affine and _is_stylegan3(G)
+        self.card, self.bundle_dir, self.input_affine = card or {}, bundle_dir, input_affine and is_stylegan3(G)
         self.groups = layer_groups(model.cfg.num_ws, model.cfg.recurrent.group_bounds)
         self._extras = {}
 

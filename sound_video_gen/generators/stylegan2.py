@@ -4,6 +4,7 @@
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #96689cb2
 from __future__ import annotations
+import contextlib, contextvars
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..core import Config, UserError, check_ranges
 from .stylegan3 import FullyConnectedLayer, MappingNetwork, upfirdn2d
 
 # %% auto #0
-__all__ = ['setup_filter', 'modulated_conv2d', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',
+__all__ = ['setup_filter', 'modulated_conv2d', 'noise_rows', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',
            'StyleGAN2Config', 'StyleGAN2Generator']
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #9c53cdd3
@@ -65,6 +66,18 @@ def _bias_lrelu(x, b, gain: float, clamp: float | None, act: bool = True):
     if act: x = F.leaky_relu(x, 0.2) * gain
     return x if clamp is None else x.clamp(-clamp, clamp)
 
+# %% ../../nbs/03_generators.stylegan2.ipynb #8cb6e6e1
+_NOISE_ROWS: contextvars.ContextVar = contextvars.ContextVar("noise_rows", default=None)
+
+@contextlib.contextmanager
+def noise_rows(start: int,   # this batch's first row in the global batch
+               total: int):  # rows of the global batch
+    "Draw random noise maps for a `total`-row batch and use rows `start …` (a process's share of a data-parallel batch)."
+    if not (0 <= start < total): raise UserError(f"noise_rows needs 0 <= start < total, got start={start}, total={total}.")
+    token = _NOISE_ROWS.set((int(start), int(total)))
+    try: yield
+    finally: _NOISE_ROWS.reset(token)
+
 # %% ../../nbs/03_generators.stylegan2.ipynb #8d495b9b
 class SynthesisLayer(torch.nn.Module):
     "Modulated 3×3 conv (optionally upsampling), noise, bias, leaky ReLU, clamp."
@@ -85,7 +98,9 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+            rows = _NOISE_ROWS.get()   # (start, total): draw a `total`-row batch and keep this batch's rows
+            n, s = (x.shape[0], 0) if rows is None else (rows[1], rows[0])
+            noise = torch.randn([n, 1, self.resolution, self.resolution], device=x.device)[s:s + x.shape[0]] * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,

@@ -16,7 +16,8 @@ from ..core import Config, UserError, check_ranges
 # %% auto #0
 __all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer',
            'normalize_2nd_moment', 'MappingNetwork', 'modulated_conv2d', 'SynthesisInput', 'design_lowpass_filter',
-           'SynthesisLayer', 'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'input_affine_constant']
+           'SynthesisLayer', 'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'is_stylegan3',
+           'input_affine_constant']
 
 # %% ../../nbs/02_generators.stylegan3.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -525,13 +526,16 @@ class StyleGAN3Generator(torch.nn.Module):
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
 
 # %% ../../nbs/02_generators.stylegan3.ipynb #02265e67
+def is_stylegan3(G) -> bool:
+    "Whether G synthesises from StyleGAN3's Fourier-feature input (NVlabs interface: `G.synthesis.input`)."
+    return isinstance(getattr(getattr(G, "synthesis", None), "input", None), SynthesisInput)
+
 def input_affine_constant(G: torch.nn.Module,  # a StyleGAN3 generator
                           w: torch.Tensor | None = None,  # the w whose transform is frozen (default: w_avg)
                           identity_transform: bool = True,  # also reset `synthesis.input.transform` to identity
                          ) -> torch.nn.Module:
     "A copy of G whose Fourier-feature input no longer depends on w (spec §2.4)."
-    inp = getattr(getattr(G, "synthesis", None), "input", None)
-    if not isinstance(inp, SynthesisInput): raise UserError("input_affine_constant needs a StyleGAN3 generator (no Fourier-feature input found).")
+    if not is_stylegan3(G): raise UserError("input_affine_constant needs a StyleGAN3 generator (no Fourier-feature input found).")
     G = copy.deepcopy(G)
     aff = G.synthesis.input.affine
     w = G.mapping.w_avg if w is None else w.reshape(-1)

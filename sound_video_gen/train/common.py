@@ -265,8 +265,10 @@ class RunDir:
             return ResumeState(0, {})
         saved_cfg, meta = read_checkpoint_meta(self.ckpt)
         now = self.cfg.to_dict()
+        try: defaults = type(self.cfg)().to_dict()     # a field added since the run started counts as its default
+        except Exception: defaults = {}
         diff = sorted(k for k in set(saved_cfg) | set(now)
-                      if k not in RUN_CONTROL_KEYS and saved_cfg.get(k) != now.get(k))
+                      if k not in RUN_CONTROL_KEYS and saved_cfg.get(k, defaults.get(k)) != now.get(k))
         if diff:
             raise UserError(f"{self.path} holds a run with a different config ({', '.join(diff)}); resume it with the "
                             "same settings, pick another run_dir, or pass overwrite (CLI: --overwrite).")

@@ -17,10 +17,14 @@ geometric warps through up/down-sampling filters) costs more per image than our 
 adaptive strength needs hundreds of kimg to settle. `augment=""` turns it off.
 
 Every random draw of a step (latents, mixing cut-offs, augmentation, the synthesis noise, the path-length noise)
-comes from a generator seeded by (seed, step, rank, phase): the synthesis noise, which the generator draws from
-the global torch RNG, is drawn inside `torch.random.fork_rng` with such a seed, so the global stream is never
+comes from a generator seeded by (seed, step, phase) and is made for the whole global batch; each process keeps
+its rows (`rows`). The synthesis noise, which the generator draws from the global torch RNG, is drawn inside
+`torch.random.fork_rng` with such a seed and `generators.stylegan2.noise_rows`, so the global stream is never
 consumed. Real images are picked by `StepBatchSampler`, a function of (seed, step). A run killed and resumed from
-its last checkpoint therefore ends bit-identical to one that was never interrupted.
+its last checkpoint therefore ends bit-identical to one that was never interrupted, and N processes under torchrun
+compute what one process does with the same global batch: gradients are averaged over processes, the
+path-length mean and G's `w_avg` are averaged too. One statistic stays per process, as in NVlabs: D's
+minibatch standard deviation groups images within a process's batch (`mbstd_group_size=1` turns it off).
 
 Writes to `run_dir`: `config.json`, `log.jsonl`, `checkpoint.safetensors` (G, D, G_ema, both optimizers, step),
 `G_ema.safetensors` (loadable with `legacy.load_generator`), `samples/reals.png` and `samples/fakes{step:06d}.png`
@@ -40,6 +44,7 @@ import torch.nn.functional as F
 from sound_video_gen.core import Config, UserError, atomic_path, get_config
 from sound_video_gen.generators.discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
 from sound_video_gen.generators.legacy import create_generator, save_generator
+from sound_video_gen.generators.stylegan2 import noise_rows
 from sound_video_gen.train.common import (DistEnv, RunDir, StepBatchSampler, dist_setup, dist_teardown, progress)
 
 __all__ = ["GeneratorTrainConfig", "train_generator", "diff_augment", "AUGMENT_OPS", "load_images", "frame_images",
@@ -126,12 +131,27 @@ class GeneratorTrainConfig(Config):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Randomness: one generator per (seed, step, rank, phase)
+# Randomness: one generator per (seed, step, phase), drawing for the global batch
 
-def step_generator(seed: int, step: int, rank: int = 0, phase: str = "Gmain", device="cpu") -> torch.Generator:
-    "A torch.Generator whose state depends only on (seed, step, rank, phase)."
-    s = int(np.random.SeedSequence([int(seed), int(step), int(rank), _PHASE[phase]]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+def step_generator(seed: int, step: int, phase: str = "Gmain", device="cpu") -> torch.Generator:
+    "A torch.Generator whose state depends only on (seed, step, phase); every process holds the same one."
+    s = int(np.random.SeedSequence([int(seed), int(step), _PHASE[phase]]).generate_state(2, np.uint64)[0] >> np.uint64(1))
     return torch.Generator(device=device).manual_seed(s)
+
+
+@dataclass(frozen=True)
+class Rows:
+    "This process's rows `start … start + n` of a global batch of `total`: draws are made for `total` and sliced."
+    start: int
+    n: int
+    total: int
+
+    def randn(self, *shape, gen: torch.Generator) -> torch.Tensor:
+        return torch.randn([self.total, *shape], generator=gen)[self.start:self.start + self.n]
+
+    def shrink(self, k: int) -> "Rows":
+        "Every k-th row of the global batch (the path-length batch): this process's share of them."
+        return Rows(self.start // k, self.n // k, self.total // k)
 
 
 @contextlib.contextmanager
@@ -148,13 +168,16 @@ def _seeded_global(gen: torch.Generator, device: torch.device):
 def diff_augment(x: torch.Tensor,   # images [N, C, H, W] in [-1, 1]
                  ops: str | tuple,   # 'color,translation,cutout' or a tuple of op names
                  gen: torch.Generator,
-                 translation_ratio: float = 0.125, cutout_ratio: float = 0.5) -> torch.Tensor:
+                 translation_ratio: float = 0.125, cutout_ratio: float = 0.5,
+                 rows: tuple[int, int] | None = None,   # (start, total): x is rows start… of a `total`-row batch
+                ) -> torch.Tensor:
     "DiffAugment (Zhao et al. 2020): differentiable colour, translation and cutout with draws from `gen`."
     ops = tuple(o.strip() for o in ops.split(",") if o.strip()) if isinstance(ops, str) else tuple(ops)
     if not ops: return x
     N, C, H, W = x.shape
     dev = x.device
-    def rand(*shape): return torch.rand(shape, generator=gen, device=gen.device).to(dev)
+    s0, total = rows if rows is not None else (0, N)
+    def rand(*shape): return torch.rand((total, *shape[1:]), generator=gen, device=gen.device)[s0:s0 + N].to(dev)
     if "color" in ops:
         x = x + (rand(N, 1, 1, 1) - 0.5)                                   # brightness
         m = x.mean(dim=1, keepdim=True)
@@ -312,16 +335,17 @@ def _generate(G, z: torch.Tensor, device, batch: int = 64) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------------------
 # The loop
 
-def _run_G(G, z, gen, style_mixing_prob: float, update_emas: bool = False):
-    "G's images and ws for latents z, with style mixing (cut-off and second latent drawn from `gen`)."
+def _run_G(G, z, gen, style_mixing_prob: float, rows: Rows, update_emas: bool = False):
+    "G's images and ws for latents z (this process's `rows`), with style mixing (cut-off and second latent drawn from `gen`)."
     ws = G.mapping(z, None, update_emas=update_emas)
     if style_mixing_prob > 0:
         cutoff = int(torch.randint(1, ws.shape[1], (), generator=gen))
         if float(torch.rand((), generator=gen)) >= style_mixing_prob: cutoff = ws.shape[1]
-        z2 = torch.randn(z.shape, generator=gen).to(z.device)
+        z2 = rows.randn(z.shape[1], gen=gen).to(z.device)
         if cutoff < ws.shape[1]:
             ws = torch.cat([ws[:, :cutoff], G.mapping(z2, None, update_emas=False)[:, cutoff:]], dim=1)
-    return G.synthesis(ws, update_emas=update_emas), ws
+    with noise_rows(rows.start, rows.total):
+        return G.synthesis(ws, update_emas=update_emas), ws
 
 
 def _check_finite(name: str, value: torch.Tensor, step: int, last_ckpt: int, run_dir) -> float:
@@ -330,6 +354,15 @@ def _check_finite(name: str, value: torch.Tensor, step: int, last_ckpt: int, run
         raise UserError(f"step {step + 1}: the {name} loss is {v} (training diverged); the run stopped and {run_dir} keeps its "
                         f"last good checkpoint (step {last_ckpt}): lower G_lr/D_lr or raise r1_gamma, then resume.")
     return v
+
+
+def _average_buffers(module, env: DistEnv) -> None:
+    "Average floating-point buffers (G's w_avg) over processes: each moved toward its own batch's mean."
+    if not env.distributed: return
+    for b in module.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b)
+            b /= env.world_size
 
 
 def _reduce_grads(params, env: DistEnv) -> None:
@@ -359,6 +392,9 @@ def train_generator(cfg: GeneratorTrainConfig,
     if cfg.batch_size % env.world_size: raise UserError(f"batch_size {cfg.batch_size} must be divisible by the {env.world_size} processes.")
     if cfg.mbstd_group_size and local_batch % min(cfg.mbstd_group_size, local_batch):
         raise UserError(f"the per-process batch {local_batch} must be a multiple of mbstd_group_size {cfg.mbstd_group_size}.")
+    if cfg.pl_weight > 0 and local_batch % cfg.pl_batch_shrink:
+        raise UserError(f"the per-process batch {local_batch} must be a multiple of pl_batch_shrink {cfg.pl_batch_shrink}.")
+    rows = Rows(env.rank * local_batch, local_batch, cfg.batch_size)
 
     # Construct networks (before touching the run folder, so bad configs write nothing).
     gcfg = cfg.generator_config()
@@ -421,8 +457,8 @@ def train_generator(cfg: GeneratorTrainConfig,
         return _frechet(fd_real, _features(detector, _generate(G_ema, fz, dev)))
 
     aug_ops = cfg.augment
-    def run_D(img, gen):
-        return D(diff_augment(img, aug_ops, gen) if aug_ops else img)
+    def run_D(img, gen, r: Rows = rows):
+        return D(diff_augment(img, aug_ops, gen, rows=(r.start, r.total)) if aug_ops else img)
 
     last_ckpt, rec = start, {}
     sums: dict[str, float] = {}   # running sums of this logging window (a window restarts at a resumed checkpoint)
@@ -436,28 +472,30 @@ def train_generator(cfg: GeneratorTrainConfig,
         real = reals(step)
         for name, module, opt, interval in phases:
             if step % interval: continue
-            gen = step_generator(cfg.seed, step, env.rank, name)
+            gen = step_generator(cfg.seed, step, name)
             module.requires_grad_(True)
             opt.zero_grad(set_to_none=True)
-            z = torch.randn([local_batch, G.z_dim], generator=gen).to(dev)
+            z = rows.randn(G.z_dim, gen=gen).to(dev)
             with _seeded_global(gen, dev):
                 if name == "Gmain":
-                    img, _ = _run_G(G, z, gen, cfg.style_mixing_prob)
+                    img, _ = _run_G(G, z, gen, cfg.style_mixing_prob, rows)
                     loss = F.softplus(-run_D(img, gen)).mean()
                     note(loss_G=_check_finite("G", loss, step, last_ckpt, run.path))
                     loss.backward()
                 elif name == "Greg":
-                    n = max(1, local_batch // cfg.pl_batch_shrink)
-                    img, ws = _run_G(G, z[:n], gen, cfg.style_mixing_prob)
-                    pl_noise = torch.randn(img.shape, generator=gen).to(dev) / np.sqrt(img.shape[2] * img.shape[3])
+                    pl_rows = rows.shrink(cfg.pl_batch_shrink)          # every k-th image of the global batch
+                    img, ws = _run_G(G, z[::cfg.pl_batch_shrink], gen, cfg.style_mixing_prob, pl_rows)
+                    pl_noise = pl_rows.randn(*img.shape[1:], gen=gen).to(dev) / np.sqrt(img.shape[2] * img.shape[3])
                     pl_grads, = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
                     pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()
-                    pl_mean = pl_mean.lerp(pl_lengths.mean().detach(), cfg.pl_decay)
+                    batch_mean = pl_lengths.mean().detach()
+                    if env.distributed: dist.all_reduce(batch_mean); batch_mean /= env.world_size
+                    pl_mean = pl_mean.lerp(batch_mean, cfg.pl_decay)
                     loss = (pl_lengths - pl_mean).square().mean() * cfg.pl_weight
                     note(loss_pl=_check_finite("path-length", loss, step, last_ckpt, run.path), pl_mean=float(pl_mean))
                     (loss * interval).backward()
                 elif name == "Dmain":
-                    with torch.no_grad(): img, _ = _run_G(G, z, gen, cfg.style_mixing_prob, update_emas=True)
+                    with torch.no_grad(): img, _ = _run_G(G, z, gen, cfg.style_mixing_prob, rows, update_emas=True)
                     fake_logits = run_D(img, gen)
                     real_logits = run_D(real, gen)
                     loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
@@ -474,6 +512,7 @@ def train_generator(cfg: GeneratorTrainConfig,
             _reduce_grads(module.parameters(), env)
             opt.step()
             module.requires_grad_(False)
+        _average_buffers(G, env)
 
         # G_ema, with NVlabs' ramp-up of the half-life.
         ema_nimg = cfg.ema_kimg * 1000
@@ -489,6 +528,11 @@ def train_generator(cfg: GeneratorTrainConfig,
         # Log, evaluate, sample, checkpoint.
         rec = {}
         if done % max(cfg.log_every, 1) == 0 or done == cfg.max_steps:
+            if env.distributed and sums:   # the log reports the global batch: average each process's means
+                keys = sorted(sums)
+                t = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=dev)
+                dist.all_reduce(t)
+                sums.update(zip(keys, (t / env.world_size).tolist()))
             rec = dict(kimg=round(cur_nimg / 1000, 3), **{k: round(sums[k] / counts[k], 5) for k in sums},
                        sec_per_step=round(busy / max(done - step_last, 1), 4))
             busy, step_last = 0.0, done

@@ -37,6 +37,7 @@ from sound_video_gen.model.discriminators import DiscriminatorConfig, ImageDiscr
 from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
                                     latent_reg_loss, r1_penalty, temporal_smoothness)
 from sound_video_gen.model.recurrent import initial_latent
+from sound_video_gen.generators.stylegan3 import input_affine_constant, is_stylegan3
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
 from sound_video_gen.train.common import (RunDir, all_reduce_mean, autocast, dist_setup, dist_teardown,
                                           progress, seed_for_rank, step_batches, item_generators, check_hyperparameters,
@@ -52,6 +53,7 @@ class SSVGTrainConfig(Config):
     model: SSVGConfig = field(default_factory=SSVGConfig)  # E_a + recurrent block (W+ shape is taken from G)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # resolution is taken from G
     generator: str = "stylegan3-t-paper"  # a generator file (.pkl or .safetensors) or a named config (random: tests only)
+    input_affine: bool = True             # StyleGAN3: freeze the Fourier-feature input at w_avg, as inference does (spec §2.4)
     clip: str = "ViT-B-32"                # frozen CLIP: open_clip architecture or a train-clip .safetensors file
     clip_pretrained: str | None = "openai"
     audio_encoder: str | None = None      # frozen F_a (.safetensors from train-audio-clip); needed when w_clip_audio > 0
@@ -128,6 +130,7 @@ def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=N
     if G is None:
         from sound_video_gen.generators.legacy import load_generator
         G = load_generator(cfg.generator)
+    if cfg.input_affine and is_stylegan3(G): G = input_affine_constant(G)   # train on the generator `SoundToVideo` renders with
     needs_clip = (cfg.lambda_enc > 0 or cfg.w_edit > 0) and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
     if clip is None and needs_clip:
         from sound_video_gen.multimodal.clip import load_clip
