@@ -1,8 +1,9 @@
 """Sound to video, end to end: seconds from a sound file to an mp4, frames/s per part, and peak memory for long sounds.
 
 Prints one JSON line per figure. Each figure runs in its own subprocess (its peak RSS is its own) on a bundle it
-builds with random weights: `tiny` (stylegan2-tiny + ssvg-tiny), `demo` (the demo-size StyleGAN2 64² with an
-ssvg-tiny model sized for its W+) and `paper` (StyleGAN3-T 256² + ssvg-paper; slow on a CPU, so it gets a shorter
+builds with random weights: `tiny` (stylegan2-tiny + ssvg-tiny), `demo` (the demo's architecture: StyleGAN2 64²
+with channel_base 2048 / max 128 and 2 mapping layers, as `train-generator-demo` trains it, + ssvg-demo),
+`stylegan2-64` (the full-width named config, channel_base 8192 / max 256, + ssvg-tiny) and `paper` (StyleGAN3-T 256² + ssvg-paper; slow on a CPU, so it gets a shorter
 sound); `shipped` is the trained demo bundle that ships with the package (float16 on disk, ssvg-demo: E_a 2.3M,
 GRUs 4.7M). The demo-size target is 10 s at 16 fps in <= 5 s on 2 CPU cores. Parts: `audio` (reading, resampling,
 spectrogram, windows), `latents` (E_a + recurrent block), `synthesis` (G), `encoding` (h264 + AAC).
@@ -13,8 +14,9 @@ spectrogram, windows), `latents` (E_a + recurrent block), `synthesis` (G), `enco
 from __future__ import annotations
 import argparse, json, os, platform, resource, subprocess, sys, tempfile, time
 
-CONFIGS = {"tiny": ("stylegan2-tiny", "ssvg-tiny"), "demo": ("stylegan2-64", "ssvg-tiny"), "paper": ("stylegan3-t-paper", "ssvg-paper"),
-           "shipped": ("StyleGAN2 64² (trained)", "ssvg-demo")}
+CONFIGS = {"tiny": ("stylegan2-tiny", "ssvg-tiny"), "demo": ("stylegan2-64", "ssvg-demo"), "stylegan2-64": ("stylegan2-64", "ssvg-tiny"),
+           "paper": ("stylegan3-t-paper", "ssvg-paper"), "shipped": ("StyleGAN2 64² (trained)", "ssvg-demo")}
+OVERRIDES = {"demo": {"channel_base": 2048, "channel_max": 128, "mapping_layers": 2}}   # as train-generator-demo
 
 
 def _bundle(name: str, folder: str):
@@ -25,7 +27,7 @@ def _bundle(name: str, folder: str):
     from sound_video_gen.apps.pipeline import find_bundle, make_bundle
     if name == "shipped": return find_bundle("demo")
     g, m = CONFIGS[name]
-    G = create_generator(g, seed=0).eval()
+    G = create_generator(g, seed=0, **OVERRIDES.get(name, {})).eval()
     torch.manual_seed(0)
     model = SSVG(get_config(m).for_generator(G)).eval()
     return make_bundle(os.path.join(folder, name), G, model)
@@ -56,7 +58,7 @@ def run_one(name: str, seconds: float, fps: float, device: str, threads: int, ba
         total = time.perf_counter() - t
         n = int(seconds * fps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    rec = dict(bench="generate", figure=kind, config=name, generator=CONFIGS[name][0], model=CONFIGS[name][1],
+    rec = dict(bench="generate", figure=kind, config=name, generator=CONFIGS[name][0] + (f" {OVERRIDES[name]}" if name in OVERRIDES else ""), model=CONFIGS[name][1],
                resolution=s2v.G.img_resolution, sound_s=seconds, fps=fps, frames=n, device=device, threads=threads,
                batch=batch, load_bundle_s=round(load_s, 2), end_to_end_s=round(total, 2),
                realtime_factor=round(seconds / total, 3),
