@@ -47,15 +47,16 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
                     ) -> torch.Tensor:
     "StyleGAN2's modulated convolution with optional 2× upsampling and noise."
     n = x.shape[0]
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-    dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
     if fused is None: fused = n == 1
     if not fused:
+        # demodulation without the per-sample weights [N, O, I, k, k]: Σ_i,k (s_i w_oik)² = (s² @ Σ_k w²ᵀ)_o
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = _conv_up2(x, weight, resample_filter) if up == 2 else F.conv2d(x, weight, padding=padding)
         if demodulate: x = x * dcoefs.reshape(n, -1, 1, 1)
         return x if noise is None else x + noise
-    if demodulate: w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+    if demodulate: w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
     xg, wg = x.reshape(1, -1, *x.shape[2:]), w.reshape(-1, *weight.shape[1:])
     y = _conv_up2(xg, wg, resample_filter, groups=n) if up == 2 else F.conv2d(xg, wg, padding=padding, groups=n)
     y = y.reshape(n, -1, *y.shape[2:])

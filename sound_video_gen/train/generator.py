@@ -63,6 +63,7 @@ class GeneratorTrainConfig(Config):
     d_channel_base: int = 0                # D's channel_base (0: the generator's)
     d_channel_max: int = 0                 # D's channel_max (0: the generator's)
     mbstd_group_size: int = 4              # minibatch-std group size of D
+    channels_last: bool = True             # G, D and images in NHWC layout (faster convolutions on CPU; same results up to rounding)
     run_dir: str = "runs/generator"
     max_steps: int = 10000                 # optimizer steps of G (each sees batch_size images)
     batch_size: int = 16                   # global batch (split over torchrun processes)
@@ -405,9 +406,10 @@ def train_generator(cfg: GeneratorTrainConfig,
         raise UserError("the given G does not match cfg.generator / generator_overrides.")
     arch = type(G).__name__
     if cfg.pl_weight > 0 and arch != "StyleGAN2Generator": raise UserError("path-length regularisation (pl_weight > 0) is for StyleGAN2 only.")
-    G = G.to(dev).train().requires_grad_(False)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    G = G.to(dev, memory_format=fmt).train().requires_grad_(False)
     torch.manual_seed(cfg.seed + 1)
-    D = StyleGAN2Discriminator(cfg.discriminator_config(G)).to(dev).train().requires_grad_(False)
+    D = StyleGAN2Discriminator(cfg.discriminator_config(G)).to(dev, memory_format=fmt).train().requires_grad_(False)
     G_ema = copy.deepcopy(G).eval()
     images = load_images(dataset, G.img_resolution, cfg.frames_per_clip, cfg.split, progress_bar=cfg.progress and env.is_main)
     n_real = len(images) * (2 if cfg.xflip else 1)
@@ -441,7 +443,7 @@ def train_generator(cfg: GeneratorTrainConfig,
         idx = torch.tensor(sampler.indices(step))
         img = images[idx % len(images)]
         if cfg.xflip: img = torch.where((idx >= len(images)).view(-1, 1, 1, 1), img.flip(-1), img)
-        return (img.to(dev).float() / 127.5 - 1)
+        return (img.to(dev).float() / 127.5 - 1).contiguous(memory_format=fmt)
 
     # Fixed latents for the sample grid and the Fréchet distance; reals for both, once.
     gz = torch.randn([cfg.grid_size ** 2, G.z_dim], generator=torch.Generator().manual_seed(cfg.seed + 7))
