@@ -169,7 +169,6 @@ def _table2(argv):
 def _edit(argv):
     from sound_video_gen.generators.legacy import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
-    from sound_video_gen.metrics.detectors import file_sha256
     from sound_video_gen.metrics.editing import GROUPS, edit_success, edit_table, windows_by_class
     from sound_video_gen.model.ssvg import load_ssvg
     p = ArgParser(prog="sound-video-gen bench edit", description="Editing success of the paper's image editing "
@@ -192,11 +191,8 @@ def _edit(argv):
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     wins = windows_by_class(load_split(a.data, a.split, progress=True))
     res = edit_success(model, G, det, wins, a.scenes, a.alpha, a.groups, a.seed, a.psi)
-    gfile = Path(generator)
-    res = {**_provenance("edit", argv), "bundle": str(folder) if folder else None, "split": a.split, "dataset": Path(a.data).name,
-           "model": {"file": str(model_file), "sha256": file_sha256(model_file)},
-           "generator": {"file": str(generator), "sha256": file_sha256(gfile) if gfile.is_file() else None},
-           "package_version": _version(), **res}
+    res = {**_provenance("edit", argv), "bundle": _rel(folder) if folder else None, "split": a.split, "dataset": Path(a.data).name,
+           **_files(model_file, generator), "package_version": _version(), **res}
     _write_json(out, res, a.overwrite)
     print(edit_table(res))
     return 0
@@ -242,16 +238,21 @@ def _edit_video(argv):
     inv = (lambda x: invert(G, x, "encoder", enc)) if enc is not None else (lambda x: invert(G, x, "projector", steps=a.steps))
     data = load_split(a.data, a.split, progress=True)
     res = edit_video_scores(model, G, det, data, inv, a.clips, a.alpha, a.groups, a.mode, a.smooth, a.seed, progress=True)
-    gfile = Path(generator)
     res = {**_provenance("edit-video", argv), "bundle": _rel(folder) if folder else None, "split": a.split, "dataset": Path(a.data).name,
            "inversion": {"method": "encoder", "file": _rel(enc_file), "sha256": file_sha256(enc_file)} if enc is not None
                         else {"method": "projector", "steps": a.steps},
-           "model": {"file": _rel(model_file), "sha256": file_sha256(model_file)},
-           "generator": {"file": _rel(generator), "sha256": file_sha256(gfile) if gfile.is_file() else None},
-           "package_version": _version(), **res}
+           **_files(model_file, generator), "package_version": _version(), **res}
     _write_json(out, res, a.overwrite)
     print(edit_video_table(res))
     return 0
+
+
+def _files(model_file, generator) -> dict:
+    "The model and generator files a score was computed with, each with its SHA-256 (a named config has none)."
+    from sound_video_gen.metrics.detectors import file_sha256
+    g = Path(generator)
+    return {"model": {"file": _rel(model_file), "sha256": file_sha256(model_file)},
+            "generator": {"file": _rel(generator), "sha256": file_sha256(g) if g.is_file() else None}}
 
 
 def _rel(path) -> str:

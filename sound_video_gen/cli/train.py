@@ -151,7 +151,7 @@ def _inverter_parts(a, cfg):
     import torch
     from sound_video_gen.generators.legacy import load_generator
     from sound_video_gen.train.generator import load_images
-    from sound_video_gen.train.inversion import _load_lpips, _perceptual
+    from sound_video_gen.train.inversion import _load_lpips, perceptual_distance
     G = load_generator(cfg.generator).eval().requires_grad_(False)
     R = G.img_resolution
     real = load_images(a.data, R, frames_per_clip=a.frames_per_clip, split="train")
@@ -160,7 +160,7 @@ def _inverter_parts(a, cfg):
         test = load_images(a.data, R, frames_per_clip=2, split=a.eval_split)
         g = torch.Generator().manual_seed(cfg.seed)
         test = test[torch.randperm(len(test), generator=g)[:a.eval_images]]
-    perceptual = _perceptual(cfg, "cpu") if cfg.w_perceptual > 0 or cfg.classifier or cfg.lpips else None
+    perceptual = perceptual_distance(cfg, "cpu") if cfg.w_perceptual > 0 or cfg.classifier or cfg.lpips else None
     clip = None
     if cfg.clip:
         from sound_video_gen.multimodal.clip import load_clip

@@ -357,13 +357,11 @@ def _check_finite(name: str, value: torch.Tensor, step: int, last_ckpt: int, run
     return v
 
 
-def _average_buffers(module, env: DistEnv) -> None:
-    "Average floating-point buffers (G's w_avg) over processes: each moved toward its own batch's mean."
+def _average_w_avg(G, env: DistEnv) -> None:
+    "Average G's running mean of w over processes (each moved it toward its own rows' mean; the update is linear)."
     if not env.distributed: return
-    for b in module.buffers():
-        if b.is_floating_point():
-            dist.all_reduce(b)
-            b /= env.world_size
+    dist.all_reduce(G.mapping.w_avg)
+    G.mapping.w_avg /= env.world_size
 
 
 def _reduce_grads(params, env: DistEnv) -> None:
@@ -459,8 +457,8 @@ def train_generator(cfg: GeneratorTrainConfig,
         return _frechet(fd_real, _features(detector, _generate(G_ema, fz, dev)))
 
     aug_ops = cfg.augment
-    def run_D(img, gen, r: Rows = rows):
-        return D(diff_augment(img, aug_ops, gen, rows=(r.start, r.total)) if aug_ops else img)
+    def run_D(img, gen):
+        return D(diff_augment(img, aug_ops, gen, rows=(rows.start, rows.total)) if aug_ops else img)
 
     last_ckpt, rec = start, {}
     sums: dict[str, float] = {}   # running sums of this logging window (a window restarts at a resumed checkpoint)
@@ -514,7 +512,7 @@ def train_generator(cfg: GeneratorTrainConfig,
             _reduce_grads(module.parameters(), env)
             opt.step()
             module.requires_grad_(False)
-        _average_buffers(G, env)
+        _average_w_avg(G, env)
 
         # G_ema, with NVlabs' ramp-up of the half-life.
         ema_nimg = cfg.ema_kimg * 1000

@@ -146,7 +146,8 @@ def clip_distance(clip) -> Callable:
     return dist
 
 
-def _perceptual(cfg: InversionTrainConfig, device):
+def perceptual_distance(cfg: InversionTrainConfig, device="cpu"):
+    "The perceptual distance a config names: LPIPS from `cfg.lpips`, else the classifier-feature distance from `cfg.classifier`."
     if cfg.lpips: return _load_lpips(cfg.lpips).to(device)
     if cfg.classifier: return load_feature_distance(cfg.classifier).to(device)
     raise UserError("w_perceptual > 0 needs a perceptual distance: give lpips (a folder with LPIPS weights) or "
@@ -240,7 +241,7 @@ def train_inverter(cfg: InversionTrainConfig,
         if real is not None:
             if real.dtype != torch.uint8 or real.ndim != 4 or tuple(real.shape[1:]) != (3, G.img_resolution, G.img_resolution):
                 raise UserError(f"real frames must be uint8 (N, 3, {G.img_resolution}, {G.img_resolution}), got {real.dtype} {tuple(real.shape)}.")
-        if cfg.w_perceptual > 0 and perceptual is None: perceptual = _perceptual(cfg, dev)
+        if cfg.w_perceptual > 0 and perceptual is None: perceptual = perceptual_distance(cfg, dev)
         if cfg.w_clip > 0 and clip is None:
             if not cfg.clip: raise UserError("w_clip > 0 needs a CLIP: set clip (a save_clip / train-clip file) or w_clip=0.")
             from sound_video_gen.multimodal.clip import load_clip
@@ -330,7 +331,7 @@ def inversion_ablation(cfg: InversionTrainConfig,      # the full-loss config; e
     from sound_video_gen.generators.legacy import load_generator
     G = (G if G is not None else load_generator(cfg.generator)).eval().requires_grad_(False)
     dev = next(G.parameters()).device
-    if perceptual is None and cfg.w_perceptual > 0: perceptual = _perceptual(cfg, dev)
+    if perceptual is None and cfg.w_perceptual > 0: perceptual = perceptual_distance(cfg, dev)
     if clip is None and cfg.w_clip > 0 and cfg.clip:
         from sound_video_gen.multimodal.clip import load_clip
         clip = load_clip(cfg.clip, device=dev)
