@@ -9,7 +9,8 @@ import torch
 from sound_video_gen.core import UserError
 from sound_video_gen.generators.legacy import (PickledModule, create_generator, list_generator_configs, load_generator,
                                                load_network_pkl, save_generator)
-from sound_video_gen.generators.stylegan3 import filtered_lrelu, design_lowpass_filter, input_affine_constant, modulated_conv2d
+from sound_video_gen.generators.stylegan3 import (bias_act, filtered_lrelu, design_lowpass_filter, input_affine_constant,
+                                                  modulated_conv2d, upfirdn2d)
 from sound_video_gen.generators.stylegan2 import modulated_conv2d as modconv2
 
 torch.set_num_threads(2)
@@ -37,6 +38,64 @@ def test_filtered_lrelu_fast_matches_ref(up, down, taps_u, taps_d, radial, pad):
         assert out.shape == ref.shape
         assert (out - ref).abs().max() < 1e-5, impl
     assert ref.abs().max() > 0.1  # not a trivially zero comparison
+
+def _bias_act_plain(x, b, alpha, gain, clamp):
+    y = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x
+    if alpha is not None: y = torch.nn.functional.leaky_relu(y, alpha)
+    y = y * gain
+    return y.clamp(-clamp, clamp) if clamp is not None else y
+
+@pytest.mark.parametrize("alpha,gain,clamp,bias,inplace,shape", [
+    (0.2, 2 ** 0.5, 0.9, True, False, (3, 4, 5, 5)),    # StyleGAN2 layer: lrelu, gain √2, a clamp that cuts
+    (0.2, 2 ** 0.5, 0.9, True, True, (3, 4, 5, 5)),     # the same, overwriting its input
+    (0.2, 0.7, None, True, True, (3, 4, 5, 5)),         # no clamp
+    (None, 1.0, 0.5, True, True, (3, 4, 5, 5)),         # ToRGB: bias and clamp only
+    (0.2, 2 ** 0.5, 1.0, False, False, (3, 4, 5, 5)),   # no bias
+    (0.2, 2 ** 0.5, None, True, False, (6, 4)),         # fully connected [N, C]
+])
+def test_bias_act_matches_plain_ops_to_second_order(alpha, gain, clamp, bias, inplace, shape):
+    torch.manual_seed(0)
+    x0 = torch.randn(*shape, dtype=torch.float64)
+    b = torch.randn(shape[1], dtype=torch.float64, requires_grad=True) if bias else None
+    xa, xb = x0.clone().requires_grad_(True), x0.clone().requires_grad_(True)
+    ya = bias_act(xa * 1, b, alpha, gain, clamp, inplace=inplace)   # `* 1`: a temporary, as a conv's output is
+    yb = _bias_act_plain(xb, b, alpha, gain, clamp)
+    assert torch.equal(ya, yb)
+    if clamp is not None: assert (yb.abs() == clamp).any()   # the clamp is exercised
+    wrt_a, wrt_b = [xa] + ([b] if bias else []), [xb] + ([b] if bias else [])
+    ga = torch.autograd.grad((ya * torch.linspace(-1, 1, ya.numel(), dtype=ya.dtype).reshape(ya.shape)).sum(), wrt_a, create_graph=True)
+    gb = torch.autograd.grad((yb * torch.linspace(-1, 1, yb.numel(), dtype=yb.dtype).reshape(yb.shape)).sum(), wrt_b, create_graph=True)
+    for u, v in zip(ga, gb): torch.testing.assert_close(u, v, rtol=0, atol=1e-12)
+    # R1-style second order: the gradient of a function of the input gradient
+    ha = torch.autograd.grad(ga[0].square().sum() + ya.sum(), wrt_a)
+    hb = torch.autograd.grad(gb[0].square().sum() + yb.sum(), wrt_b)
+    for u, v in zip(ha, hb): torch.testing.assert_close(u, v, rtol=0, atol=1e-12)
+    # without create_graph the backward takes its in-place branch; same numbers
+    gc = torch.autograd.grad(bias_act(xa * 1, b, alpha, gain, clamp, inplace=inplace).sum(), wrt_a)
+    gd = torch.autograd.grad(_bias_act_plain(xb, b, alpha, gain, clamp).sum(), wrt_b)
+    for u, v in zip(gc, gd): torch.testing.assert_close(u, v, rtol=0, atol=1e-12)
+
+def test_bias_act_refuses_a_non_positive_gain():
+    with pytest.raises(UserError, match="positive gain"): bias_act(torch.randn(2, 3), torch.zeros(3), gain=0)
+
+@pytest.mark.parametrize("f,down,pad", [
+    ([1, 3, 3, 1], 2, [1, 1, 1, 1]),     # D's skip path: 2-D filter, stride 2
+    ([1, 3, 3, 1], 1, [2, 2, 2, 2]),     # D's pre-conv blur
+    ([1, 2, 1], 2, [3, 3, 0, 0]),        # separable filter, padding on x only
+    ([1, 3, 3, 1], 2, [2, 1, 2, 1]),     # asymmetric padding (the explicit-pad path)
+    ([1, 3, 3, 1], 3, [-1, 2, 0, 1]),    # a crop, odd factor
+])
+def test_upfirdn2d_stride_and_padding_equal_pad_filter_subsample(f, down, pad):
+    "Downsampling is the stride-1 result subsampled; padding is zero padding, whichever path the call takes."
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 11, 12)
+    for filt in (torch.tensor(f, dtype=torch.float32), torch.outer(torch.tensor(f, dtype=torch.float32), torch.tensor(f, dtype=torch.float32))):
+        full = upfirdn2d(x, filt, padding=pad)
+        torch.testing.assert_close(upfirdn2d(x, filt, down=down, padding=pad), full[:, :, ::down, ::down], rtol=0, atol=1e-6)
+        px0, px1, py0, py1 = pad
+        xp = torch.nn.functional.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        xp = xp[:, :, max(-py0, 0): xp.shape[2] - max(-py1, 0), max(-px0, 0): xp.shape[3] - max(-px1, 0)]
+        torch.testing.assert_close(full, upfirdn2d(xp, filt), rtol=0, atol=1e-6)
 
 def test_filtered_lrelu_gradients_match():
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..core import Config, UserError
 from .stylegan2 import setup_filter
-from .stylegan3 import FullyConnectedLayer, upfirdn2d
+from .stylegan3 import FullyConnectedLayer, bias_act, upfirdn2d
 
 # %% auto #0
 __all__ = ['Conv2dLayer', 'DiscriminatorBlock', 'MinibatchStdLayer', 'DiscriminatorEpilogue', 'StyleGAN2DiscriminatorConfig',
@@ -52,11 +52,10 @@ class Conv2dLayer(torch.nn.Module):
             p0, p1 = self.padding + (fw - 1) // 2, self.padding + (fw - 2) // 2
             if self.kernel_size == 1: x = F.conv2d(upfirdn2d(x, self.resample_filter, down=2, padding=[p0, p1, p0, p1]), w)
             else: x = F.conv2d(upfirdn2d(x, self.resample_filter, padding=[p0, p1, p0, p1]), w, stride=2)
-        if self.bias is not None: x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
-        if self.activation == "lrelu": x = F.leaky_relu(x, 0.2)
-        if self.act_gain * gain != 1: x = x * (self.act_gain * gain)
-        if self.conv_clamp is not None: x = x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain)
-        return x
+        if self.bias is None and self.activation == "linear" and self.conv_clamp is None:
+            return x.mul_(gain) if gain != 1 else x   # in place on the conv's own output
+        return bias_act(x, None if self.bias is None else self.bias.to(x.dtype), 0.2 if self.activation == "lrelu" else None,
+                        self.act_gain * gain, None if self.conv_clamp is None else self.conv_clamp * gain, inplace=True)
 
     def extra_repr(self):
         return f"in={self.in_channels}, out={self.out_channels}, k={self.kernel_size}, act={self.activation}, down={self.down}"

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import Config, UserError, check_ranges
-from .stylegan3 import FullyConnectedLayer, MappingNetwork, upfirdn2d
+from .stylegan3 import FullyConnectedLayer, MappingNetwork, bias_act, upfirdn2d
 
 # %% auto #0
 __all__ = ['setup_filter', 'modulated_conv2d', 'noise_rows', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',
@@ -53,6 +53,7 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
         dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         x = _conv_up2(x, weight, resample_filter) if up == 2 else F.conv2d(x, weight, padding=padding)
+        if demodulate and noise is not None: return torch.addcmul(noise.to(x.dtype), x, dcoefs.reshape(n, -1, 1, 1))  # one pass
         if demodulate: x = x * dcoefs.reshape(n, -1, 1, 1)
         return x if noise is None else x + noise
     w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
@@ -61,11 +62,6 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
     y = _conv_up2(xg, wg, resample_filter, groups=n) if up == 2 else F.conv2d(xg, wg, padding=padding, groups=n)
     y = y.reshape(n, -1, *y.shape[2:])
     return y if noise is None else y + noise
-
-def _bias_lrelu(x, b, gain: float, clamp: float | None, act: bool = True):
-    x = x + b.reshape(1, -1, 1, 1)
-    if act: x = F.leaky_relu(x, 0.2) * gain
-    return x if clamp is None else x.clamp(-clamp, clamp)
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #8cb6e6e1
 _NOISE_ROWS: contextvars.ContextVar = contextvars.ContextVar("noise_rows", default=None)
@@ -107,7 +103,7 @@ class SynthesisLayer(torch.nn.Module):
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, fused=fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return _bias_lrelu(x, self.bias.to(x.dtype), np.sqrt(2) * gain, clamp)
+        return bias_act(x, self.bias.to(x.dtype), 0.2, np.sqrt(2) * gain, clamp, inplace=True)  # x: a new temporary
 
     def extra_repr(self): return f"in={self.in_channels}, out={self.out_channels}, resolution={self.resolution}, up={self.up}"
 
@@ -124,7 +120,7 @@ class ToRGBLayer(torch.nn.Module):
     def forward(self, x, w, fused_modconv: bool | None = None):
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
-        return _bias_lrelu(x, self.bias.to(x.dtype), 1, self.conv_clamp, act=False)
+        return bias_act(x, self.bias.to(x.dtype), None, 1, self.conv_clamp, inplace=True)
 
 class SynthesisBlock(torch.nn.Module):
     "One resolution: (const | upsampling conv0), conv1, and a skip ToRGB added to the upsampled image."

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..core import Config, UserError, check_ranges
 
 # %% auto #0
-__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'FullyConnectedLayer',
+__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'bias_act', 'FullyConnectedLayer',
            'normalize_2nd_moment', 'MappingNetwork', 'modulated_conv2d', 'SynthesisInput', 'design_lowpass_filter',
            'SynthesisLayer', 'StyleGAN3Config', 'SynthesisNetwork', 'StyleGAN3Generator', 'is_stylegan3',
            'input_affine_constant']
@@ -39,15 +39,17 @@ def upfirdn2d(x: torch.Tensor,  # [N, C, H, W]
     if up > 1:
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # Symmetric zero padding is the convolution's own, and downsampling is its stride: no padded copy is made and no
+    # discarded output is computed (output j of a stride-`down` correlation is output `down * j` of a stride-1 one).
+    if px0 == px1 >= 0 and py0 == py1 >= 0: pad = (py0, px0)
+    else:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x, pad = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)], (0, 0)
     f = (f * (gain ** (f.ndim / 2))).to(x.dtype).flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
-    else:
-        x = F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c)
-        x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
-    return x[:, :, ::down, ::down]
+        return F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), padding=pad, stride=down, groups=c)
+    x = F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), padding=(0, pad[1]), stride=(1, down), groups=c)
+    return F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), padding=(pad[0], 0), stride=(down, 1), groups=c)
 
 # %% ../../nbs/02_generators.stylegan3.ipynb #69158025
 def _pad_axis(x, lo: int, hi: int, axis: int):
@@ -205,6 +207,50 @@ def filtered_lrelu(x: torch.Tensor,  # [N, C, H, W]
     if clamp is not None: x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     if impl == "ref": return upfirdn2d(x, fd, down=down)
     return _down(x, fd, down)
+
+# %% ../../nbs/02_generators.stylegan3.ipynb #de2b5ecf
+def _bias_shape(x: torch.Tensor) -> list[int]: return [-1 if i == 1 else 1 for i in range(x.ndim)]
+
+class _BiasAct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, b, alpha, gain, clamp, inplace):
+        if inplace: ctx.mark_dirty(x)
+        y = x if inplace else x.clone()   # the ops below then work in place, on memory the caller just wrote (cache-hot)
+        if b is not None: y.add_(b.reshape(_bias_shape(x)))
+        if alpha is not None: F.leaky_relu_(y, alpha)
+        if gain != 1: y.mul_(gain)
+        if clamp is not None: y.clamp_(-clamp, clamp)
+        ctx.save_for_backward(y)
+        ctx.args = alpha, gain, clamp
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        y, = ctx.saved_tensors
+        y = y.detach()   # every mask below is piecewise constant in y: a gradient of gradients flows through dy only
+        alpha, gain, clamp = ctx.args
+        if torch.is_grad_enabled():   # create_graph: differentiable ops only
+            dx = dy
+            if clamp is not None: dx = torch.ops.aten.hardtanh_backward(dx, y, -clamp, clamp)
+            if alpha is not None: dx = torch.ops.aten.leaky_relu_backward(dx, y, alpha, True)
+            if gain != 1: dx = dx * gain
+        else:                         # one new tensor, then in place
+            dx = torch.ops.aten.hardtanh_backward(dy, y, -clamp, clamp) if clamp is not None else dy * 1
+            if alpha is not None: torch.ops.aten.leaky_relu_backward.grad_input(dx, y, alpha, True, grad_input=dx)
+            if gain != 1: dx.mul_(gain)
+        db = dx.sum([i for i in range(dx.ndim) if i != 1]) if ctx.needs_input_grad[1] else None
+        return dx, db, None, None, None, None
+
+def bias_act(x: torch.Tensor,                # [N, C, ...]
+             b: torch.Tensor | None = None,  # bias [C]
+             alpha: float | None = 0.2,      # negative slope of the leaky ReLU; None = linear
+             gain: float = 1.0,              # multiplier after the activation (> 0)
+             clamp: float | None = None,     # clamp the output to ±clamp; None = no clamp
+             inplace: bool = False,          # overwrite x (a temporary nothing else keeps, such as a conv's output)
+            ) -> torch.Tensor:
+    "clamp(act(x + b) · gain, ±clamp) with one saved tensor and a fused, twice-differentiable backward pass."
+    if gain <= 0: raise UserError(f"bias_act needs a positive gain, got {gain}.")
+    return _BiasAct.apply(x, b, alpha, float(gain), None if clamp is None else float(clamp), inplace)
 
 # %% ../../nbs/02_generators.stylegan3.ipynb #686c3b10
 class FullyConnectedLayer(torch.nn.Module):
