@@ -100,7 +100,7 @@ class DiscriminatorBlock(torch.nn.Module):
         if self.architecture == "resnet":
             y = self.skip(x, gain=np.sqrt(0.5))
             x = self.conv1(self.conv0(x), gain=np.sqrt(0.5))
-            x = y + x
+            x = y.add_(x)   # y is the skip conv's own output: nothing else keeps it
         else:
             x = self.conv1(self.conv0(x))
         return x, img
