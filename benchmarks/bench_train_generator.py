@@ -33,6 +33,7 @@ def main():
     p.add_argument("--repeat", type=int, default=1, help="measure each side this many times, alternating; report medians")
     p.add_argument("--nvlabs", help="path of an NVlabs stylegan3 / stylegan2-ada-pytorch checkout: also time their step")
     a = p.parse_args()
+    if a.repeat < 1: p.error(f"--repeat must be at least 1, got {a.repeat}.")
     torch.set_num_threads(a.threads)
     from sound_video_gen.core import get_config
     from sound_video_gen.train.generator import train_generator
@@ -62,13 +63,13 @@ def main():
         for _ in range(a.repeat):   # alternate the two sides, so that a slow spell of the machine hits both
             runs.append(ours())
             if a.nvlabs: nv_runs.append(nvlabs_sec_per_step(a.nvlabs, cfg, images, a.warmup, a.steps, a.device))
-        sec, nv = statistics.median(runs), {}
-        if a.repeat > 1: nv["runs_sec_per_step"] = [round(r, 4) for r in runs]
+        sec, extra = statistics.median(runs), {}
+        if a.repeat > 1: extra["runs_sec_per_step"] = [round(r, 4) for r in runs]
         if a.nvlabs:
             nv_sec = statistics.median(nv_runs)
-            nv.update(nvlabs_sec_per_step=round(nv_sec, 4), speedup=round(nv_sec / sec, 2), augment="none", num_fp16_res=0)
-            if a.repeat > 1: nv["nvlabs_runs_sec_per_step"] = [round(r, 4) for r in nv_runs]
-        print(json.dumps({**nv, "bench": "train_generator", "config": name, "overrides": over, "generator": cfg.generator,
+            extra.update(nvlabs_sec_per_step=round(nv_sec, 4), speedup=round(nv_sec / sec, 2), augment="none", num_fp16_res=0)
+            if a.repeat > 1: extra["nvlabs_runs_sec_per_step"] = [round(r, 4) for r in nv_runs]
+        print(json.dumps({**extra, "bench": "train_generator", "config": name, "overrides": over, "generator": cfg.generator,
                           "resolution": res, "batch_size": cfg.batch_size, "sec_per_step": round(sec, 4),
                           "images_per_s": round(cfg.batch_size / sec, 2), "r1_interval": cfg.r1_interval,
                           "steps": a.steps, "threads": a.threads, "device": a.device, "torch": torch.__version__,

@@ -235,7 +235,7 @@ class _BiasAct(torch.autograd.Function):
             if alpha is not None: dx = torch.ops.aten.leaky_relu_backward(dx, y, alpha, True)
             if gain != 1: dx = dx * gain
         else:                         # one new tensor, then in place
-            dx = torch.ops.aten.hardtanh_backward(dy, y, -clamp, clamp) if clamp is not None else dy * 1
+            dx = torch.ops.aten.hardtanh_backward(dy, y, -clamp, clamp) if clamp is not None else dy.clone()
             if alpha is not None: torch.ops.aten.leaky_relu_backward.grad_input(dx, y, alpha, True, grad_input=dx)
             if gain != 1: dx.mul_(gain)
         db = dx.sum([i for i in range(dx.ndim) if i != 1]) if ctx.needs_input_grad[1] else None
