@@ -14,7 +14,7 @@ from sound_video_gen.cli import COMMANDS, dispatch
 from sound_video_gen.cli import demo
 from sound_video_gen.core import UserError, get_config, run_cli, save_checkpoint
 
-ORDER = ["data", "classifier", "generator", "clip", "audio", "ssvg", "ssvg_long", "inverter", "bundle"]
+ORDER = ["data", "classifier", "generator", "clip", "audio", "inverter", "ssvg", "bundle"]
 EXAMPLES = Path(demo.__file__).resolve().parents[1] / "pretrained" / "examples"
 
 
@@ -33,9 +33,8 @@ def _fake_outputs(run: Path, data: Path) -> None:
     _ckpt(run / "clip/clip.safetensors", {"step": 1500})
     (run / "clip/config.json").write_text(json.dumps({"max_steps": 1500}))
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
-    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
-    _ckpt(run / "ssvg_long/ssvg.safetensors", {"step": 1500})
     _ckpt(run / "inverter/image_encoder.safetensors", {"step": 1000})
+    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 
@@ -62,17 +61,17 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     assert names == ORDER and all("pending" in l for l in out if not l.startswith(" "))
     lines = [l.strip() for l in out if l.startswith(" ")]
     assert [shlex.split(l)[1] for l in lines] == ["synthscapes", "bench", "train-generator", "train-clip",
-                                                 "train-audio-clip", "train-ssvg", "train-ssvg", "train-inverter", "bundle"]
+                                                 "train-audio-clip", "train-inverter", "train-ssvg", "bundle"]
     d, r = run / "data", run
     assert lines[0] == f"sound-video-gen synthscapes {d} --n-per-class 80 --size 64"
     assert lines[2] == (f"sound-video-gen train-generator {d} --run-dir {r}/generator --config train-generator-demo "
                         f"--ssclf {r}/ssclf/classifier.safetensors --max-steps 4500 --set ckpt_every=250 sample_every=250 "
                         "--threads 1")
-    long = shlex.split(lines[6])
-    assert long[long.index("--frames") + 1] == "64" and f"init_from={r}/ssvg/checkpoint.safetensors" in long
-    assert "train_frames=8" in long and long[long.index("--run-dir") + 1] == f"{r}/ssvg_long"
-    assert shlex.split(lines[8])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg_long"] and "--threads" not in lines[8]
-    assert f"--image-encoder {r}/inverter/image_encoder.safetensors" in lines[8] and f"--classifier {r}/ssclf/classifier.safetensors" in lines[7]
+    s3 = shlex.split(lines[6])   # stage 3: the anchored model, taught by the inverter's trajectories
+    assert s3[s3.index("--model") + 1] == "ssvg-anchored-demo" and s3[s3.index("--teacher") + 1] == f"{r}/inverter/image_encoder.safetensors"
+    assert "render_every=0" in s3 and "w_teacher=1" in s3 and s3[s3.index("--run-dir") + 1] == f"{r}/ssvg"
+    assert shlex.split(lines[7])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg"] and "--threads" not in lines[7]
+    assert f"--image-encoder {r}/inverter/image_encoder.safetensors" in lines[7] and f"--classifier {r}/ssclf/classifier.safetensors" in lines[5]
     assert not run.exists()   # a dry run writes nothing
 
 
@@ -116,12 +115,13 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     with pytest.raises(UserError, match="add clip to --stages"): demo.plan(run, data, ["bundle"])   # clip is missing
     _ckpt(run / "clip/clip.safetensors", {"step": 1500})
     assert demo.plan(run, data, ["bundle"])[-1].done is False
-    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
+    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
     os.utime(run / "bundle/bundle.json", (time.time() + 60,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].done
-    os.utime(run / "ssvg/ssvg.safetensors", (time.time() + 120,) * 2)     # not an input of the bundle
+    (run / "ssvg/checkpoint.safetensors").write_bytes(b"x")              # not an input of the bundle
+    os.utime(run / "ssvg/checkpoint.safetensors", (time.time() + 120,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].done
-    os.utime(run / "ssvg_long/ssvg.safetensors", (time.time() + 120,) * 2)
+    os.utime(run / "ssvg/ssvg.safetensors", (time.time() + 120,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].state == "older than its inputs"
     (run / "ssvg/ssvg.safetensors").write_bytes(b"torn")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--data", str(data), "--dry-run"]) == 0
@@ -142,7 +142,7 @@ def test_run_records_each_stage_and_hands_the_recipe_to_the_bundle(tmp_path, mon
     ran = []
     def fake(argv):
         ran.append(argv)
-        if argv[0] == "train-ssvg": _ckpt(run / "ssvg/ssvg.safetensors", {"step": 600})
+        if argv[0] == "train-ssvg": _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
         if argv[0] == "bundle":
             facts = json.loads(Path(argv[argv.index("--training") + 1]).read_text())
             assert [shlex.split(l)[1] for l in facts["recipe"]][:2] == ["synthscapes", "bench"] and "ssvg" in facts["stage_seconds"]
@@ -191,21 +191,20 @@ def test_from_package_uses_the_shipped_bundle(tmp_path, package_bundle, monkeypa
     assert "no demo bundle ships with this package yet" in _error(capsys)
     monkeypatch.setattr(demo, "package_bundle", lambda: package_bundle)
     card = json.loads((package_bundle / "bundle.json").read_text())
-    steps = {p.stage.name: p for p in demo.plan(run, data, ["ssvg", "ssvg_long", "bundle"], from_package=True)}
+    steps = {p.stage.name: p for p in demo.plan(run, data, ["ssvg", "bundle"], from_package=True)}
     want = {"generator": package_bundle / card["files"]["generator"]["path"],
-            "clip": package_bundle / card["files"]["clip"]["path"],
-            "audio": package_bundle / card["files"]["audio_encoder"]["path"]}
+            "inverter": package_bundle / card["files"]["image_encoder"]["path"]}
     assert steps["ssvg"].inputs == {"data": data / "synthscapes.json", **want}
     argv = steps["ssvg"].argv
-    assert argv[argv.index("--generator") + 1] == str(want["generator"]) and argv[argv.index("--audio-encoder") + 1] == str(want["audio"])
-    assert steps["bundle"].inputs["ssvg_long"] == run / "ssvg_long/ssvg.safetensors"   # run now, so taken from the run folder
-    assert steps["ssvg_long"].inputs["ssvg"] == run / "ssvg/ssvg.safetensors"
+    assert argv[argv.index("--generator") + 1] == str(want["generator"]) and argv[argv.index("--teacher") + 1] == str(want["inverter"])
+    assert steps["bundle"].inputs["ssvg"] == run / "ssvg/ssvg.safetensors"   # run now, so taken from the run folder
+    assert steps["bundle"].inputs["clip"] == package_bundle / card["files"]["clip"]["path"]
     # an output that exists in the run folder wins over the package's
-    _ckpt(run / "clip/clip.safetensors", {"step": 1500})
-    assert demo.plan(run, data, ["ssvg"], from_package=True)[5].inputs["clip"] == run / "clip/clip.safetensors"
+    _ckpt(run / "generator/G_ema.safetensors", {"step": 4500})
+    assert demo.plan(run, data, ["ssvg"], from_package=True)[6].inputs["generator"] == run / "generator/G_ema.safetensors"
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--data", str(data), "--stages", "ssvg", "--from-package", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"(generator from the package: {want['generator']})" in out and "(clip from the package" not in out
+    assert f"(inverter from the package: {want['inverter']})" in out and "(generator from the package" not in out
 
 
 def test_the_example_sounds_make_demo_uses():
@@ -250,7 +249,7 @@ def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package
     import shutil
     from sound_video_gen.apps.pipeline import verify_bundle
     run = tmp_path / "run"
-    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg_long/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip"),
+    for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip"),
                      ("image_encoder", "inverter/image_encoder")):
         (run / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(package_bundle / f"{src}.safetensors", run / f"{dst}.safetensors")

@@ -62,9 +62,50 @@ def test_streamed_latents_equal_the_plain_model_path(s2v, tmp_path):
     f = _sound(tmp_path / "s.wav", 2.0, sr=44100)
     plan = s2v.plan(f)
     win = frame_windows(load_mel(f, s2v.mel_cfg), plan.n_frames, plan.fps, s2v.mel_cfg)
-    ref = s2v.model.latents(win[None], s2v.model.initial(s2v.G, 1), generator=torch.Generator().manual_seed(5))[0]
-    got = torch.cat(list(s2v.iter_latents(plan, seed=5, chunk_frames=3, batch_size=1)))
-    assert (got - ref).abs().max() < 1e-6
+    w_avg = s2v.model.initial(s2v.G, 1)
+    for w0, sound_start in (("w_avg", False), ("sound", True)):   # 'sound' starts the paper's rollout at w_avg + E_a(x_1)
+        ref = s2v.model.latents(win[None], w_avg, generator=torch.Generator().manual_seed(5), sound_start=sound_start)[0]
+        got = torch.cat(list(s2v.iter_latents(plan, seed=5, w0=w0, chunk_frames=3, batch_size=1)))
+        assert (got - ref).abs().max() < 1e-6
+    assert (got[0] - w_avg[0]).abs().max() > 1e-4
+
+
+@pytest.fixture(scope="module")
+def s2v_anchored(s2v):
+    "The same generator with a sound-anchored model (random weights, noise on)."
+    from sound_video_gen.model.ssvg import SSVG
+    torch.manual_seed(1)
+    cfg = get_config("ssvg-tiny").for_generator(s2v.G).replace(path="anchored")
+    return SoundToVideo(s2v.G, SSVG(cfg).eval(), s2v.mel_cfg)
+
+
+@pytest.mark.parametrize("chunk,batch", [(1, 1), (3, 2), (7, 16)])
+def test_anchored_streaming_is_exact(s2v_anchored, tmp_path, chunk, batch):
+    "The anchored path carries its running summary and hidden states across chunks: chunked = one pass, bit for bit."
+    f = _sound(tmp_path / "s.wav", 2.5)
+    one = s2v_anchored.generate(f, seed=3, batch_size=batch)
+    parts = list(s2v_anchored.generate(f, seed=3, batch_size=batch, stream=True, chunk_frames=chunk))
+    assert np.array_equal(np.concatenate(parts), one)
+    plan = s2v_anchored.plan(f)
+    a = torch.cat(list(s2v_anchored.iter_latents(plan, seed=3, batch_size=batch)))
+    b = torch.cat(list(s2v_anchored.iter_latents(plan, seed=3, batch_size=batch, chunk_frames=chunk)))
+    assert torch.equal(a, b)
+
+
+def test_anchored_sound_sets_the_scene(s2v_anchored, tmp_path):
+    "With β = 0 the anchored video is its anchor: w_avg plus the running mean of E_a, so two sounds give two scenes."
+    from sound_video_gen.audio import frame_windows, load_mel
+    f = _sound(tmp_path / "a.wav", 2.0)
+    g = tmp_path / "b.wav"
+    sf.write(g, 0.3 * np.random.default_rng(0).standard_normal(44100) * np.linspace(0, 1, 44100), 22050)
+    plan = s2v_anchored.plan(f)
+    ws = torch.cat(list(s2v_anchored.iter_latents(plan, seed=0, beta=0.0)))
+    win = frame_windows(load_mel(f, s2v_anchored.mel_cfg), plan.n_frames, plan.fps, s2v_anchored.mel_cfg)
+    dws = s2v_anchored.model.offsets(win[None])[0]
+    mean = dws.cumsum(0)[:len(ws)] / torch.arange(1, len(ws) + 1).view(-1, 1, 1)   # summary_frames >= these frames
+    torch.testing.assert_close(ws, s2v_anchored.G.mapping.w_avg + mean, atol=1e-5, rtol=1e-5)
+    other = torch.cat(list(s2v_anchored.iter_latents(s2v_anchored.plan(g), seed=0, beta=0.0)))
+    assert (other - ws).abs().max() > 1e-4
 
 
 def test_stylegan3_gets_the_input_affine_trick():

@@ -88,7 +88,7 @@ def test_gradients_reach_exactly_the_trainable_modules(tmp_path, parts):
     cfg = tiny_cfg(tmp_path, r1_gamma=1.0, w_smooth=0.1)
     frozen, model, D_img, D_vid, windows, real, w0, noise, text = _one_batch(cfg, parts)
     frozen_modules = {"G": frozen.G, "clip": frozen.clip, "F_a": frozen.audio_encoder}
-    ws, fake = generate(model, frozen.G, windows, w0, noise, "all")
+    ws, fake, _ = generate(model, frozen.G, windows, w0, noise, "all")
     D_img.requires_grad_(False); D_vid.requires_grad_(False)
     terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text, frozen.G.mapping.w_avg, cfg)
     assert set(terms) == {"g_image", "g_video", "clip_audio", "clip_text", "reg", "smooth"}
@@ -271,13 +271,13 @@ def test_prefix_rollout_continues_the_same_trajectory_without_gradients(tmp_path
     cfg = tiny_cfg(tmp_path)
     frozen, model, D_img, D_vid, windows, real, w0, noise, text = _one_batch(cfg, parts)
     model.train()
-    ws_all, fr_all = generate(model, frozen.G, windows, w0, noise, "all")
-    ws_tail, fr_tail = generate(model, frozen.G, windows, w0, noise, "all", prefix=2)
+    ws_all, fr_all, _ = generate(model, frozen.G, windows, w0, noise, "all")
+    ws_tail, fr_tail, _ = generate(model, frozen.G, windows, w0, noise, "all", prefix=2)
     assert ws_tail.shape[1] == fr_tail.shape[1] == T - 2
     assert torch.allclose(ws_tail, ws_all[:, 2:], atol=1e-5) and torch.allclose(fr_tail, fr_all[:, 2:], atol=1e-4)
     # the prefix's audio gets no gradient: only the window's Δw do
     win = windows.clone().requires_grad_(True)
-    ws, _ = generate(model, frozen.G, win, w0, noise, "all", prefix=2)
+    ws, _, _ = generate(model, frozen.G, win, w0, noise, "all", prefix=2)
     ws.sum().backward()
     assert win.grad[:, :2].abs().sum() == 0 and win.grad[:, 2:].abs().sum() > 0
 

@@ -123,7 +123,7 @@ class SoundToVideo:
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.mel_cfg = mel_cfg or get_config(model.cfg.mel)
         self.card, self.bundle_dir, self.input_affine = card or {}, bundle_dir, input_affine and is_stylegan3(G)
-        self.groups = layer_groups(model.cfg.num_ws, model.cfg.recurrent.group_bounds)
+        self.groups = layer_groups(model.cfg.num_ws, model.cfg.group_bounds)
         self._extras = {}
 
     def __repr__(self):
@@ -178,12 +178,14 @@ class SoundToVideo:
         "Check a request and read the sound once: how many frames, and the spectrogram's dB reference."
         return plan_sound(sound, self.mel_cfg, self.fps if fps is None else fps, start, seconds, sr)
 
-    def initial(self, w0="w_avg", psi: float | None = None, seed: int = 0) -> torch.Tensor:
-        "w_0 (1, num_ws, w_dim): 'w_avg', 'random' (seeded, truncation `psi`), or a given latent (w_dim,), (num_ws, w_dim)."
+    def initial(self, w0="sound", psi: float | None = None, seed: int = 0) -> torch.Tensor:
+        """w_0 (1, num_ws, w_dim), the anchored path's base: 'sound' and 'w_avg' give w_avg ('sound' also adds the sound's
+        first offset in the paper's path), 'random' a seeded latent (truncation `psi`), or a given latent (w_dim,), (num_ws, w_dim)."""
         if isinstance(w0, (torch.Tensor, np.ndarray)):
             w = torch.as_tensor(w0, dtype=torch.float32)
             return initial_latent(self.G, 1, "given", w=w.reshape(1, *w.shape[-2:]) if w.dim() >= 2 else w.reshape(1, -1))
-        if w0 not in ("w_avg", "random"): raise UserError(f"w0 must be 'w_avg', 'random' or a latent tensor, got {w0!r}.")
+        if w0 not in ("sound", "w_avg", "random"): raise UserError(f"w0 must be 'sound', 'w_avg', 'random' or a latent tensor, got {w0!r}.")
+        if w0 == "sound": w0 = "w_avg"
         psi = self.model.cfg.psi if psi is None else psi
         if not (isinstance(psi, (int, float)) and math.isfinite(psi) and -2 <= psi <= 2): raise UserError(f"psi must be in [-2, 2], got {psi!r}.")
         return initial_latent(self.G, 1, w0, psi, seed)
@@ -195,7 +197,7 @@ class SoundToVideo:
         if bad or not names: raise UserError(f"groups must name some of {', '.join(GROUPS)} (or 'all'), got {groups!r}.")
         return [self.groups[g] for g in GROUPS if g not in names]           # the layer ranges held at w_0
 
-    def iter_latents(self, plan: SoundPlan, seed: int = 0, w0="w_avg", psi: float | None = None, beta: float | None = None,
+    def iter_latents(self, plan: SoundPlan, seed: int = 0, w0="sound", psi: float | None = None, beta: float | None = None,
                      groups=None, batch_size: int = 16, chunk_frames: int = 64, timings: dict | None = None, on_mel=None):
         "Yield the trajectory in chunks (t, num_ws, w_dim): windows → E_a → recurrent block, the hidden state carried across chunks."
         beta = self.model.cfg.beta if beta is None else beta
@@ -205,26 +207,29 @@ class SoundToVideo:
         if isinstance(seed, bool) or not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**32): raise UserError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
         held, w_start = self._moving(groups), self.initial(w0, psi, seed).to(self.device)
         chunk_frames = -(-chunk_frames // batch_size) * batch_size   # whole batches: a frame's batch is the same in every chunking
-        return self._latents(plan, int(seed), w_start, beta, held, batch_size, chunk_frames, {} if timings is None else timings, on_mel)
+        sound_start = isinstance(w0, str) and w0 == "sound"
+        return self._latents(plan, int(seed), w_start, beta, held, batch_size, chunk_frames, {} if timings is None else timings,
+                             on_mel, sound_start)
 
     @torch.no_grad()
-    def _latents(self, plan, seed, w_start, beta, held, batch_size, chunk_frames, timings, on_mel):
-        rec, sound = self.model.recurrent, self.model.cfg.sound
+    def _latents(self, plan, seed, w_start, beta, held, batch_size, chunk_frames, timings, on_mel, sound_start=False):
+        rec = self.model.recurrent
         noise_gen = torch.Generator().manual_seed(seed)                  # the rollout's noise, drawn frame by frame
-        windows, state, w = WindowStream(plan, self.mel_cfg, on_mel), None, w_start
+        windows, state = WindowStream(plan, self.mel_cfg, on_mel), None
+        hold = w_start if self.model.cfg.path == "paper" else None      # held groups: w_0, or the anchored path's first latent
         for f0 in range(0, plan.n_frames, chunk_frames):
             f1 = min(f0 + chunk_frames, plan.n_frames)
             t = time.perf_counter()
             win = windows.take(f0, f1).to(self.device)
             timings["audio"] = timings.get("audio", 0.0) + time.perf_counter() - t
             t = time.perf_counter()
-            if sound == "none" or (sound == "first" and f0 > 0): dws = w.new_zeros(f1 - f0, *w.shape[1:])
-            else: dws = torch.cat([self.model.offsets(win[i:i + batch_size][None])[0] for i in range(0, f1 - f0, batch_size)])
             noise = (torch.cat([rec.draw_noise(1, 1, noise_gen) for _ in range(f0, f1)], 1).to(self.device)
                      if rec.cfg.noise_std > 0 else None)
-            ws, state = rec.rollout(w, dws[None], beta=beta, sound=sound, noise=noise, state=state, t0=f0, return_state=True)
-            w, ws = ws[:, -1].clone(), ws[0]
-            for a, b in held: ws[:, a:b] = w_start[0, a:b]
+            ws, state = self.model.latents(win[None], w_start, beta=beta, noise=noise, state=state, t0=f0, return_state=True,
+                                           sound_start=sound_start, batch_size=batch_size)
+            ws = ws[0].clone()
+            if hold is None: hold = ws[:1].clone()
+            for a, b in held: ws[:, a:b] = hold[0, a:b]
             timings["latents"] = timings.get("latents", 0.0) + time.perf_counter() - t
             yield ws
 
@@ -247,7 +252,7 @@ class SoundToVideo:
                  start: float = 0.0,               # where in the sound the video starts (s)
                  seconds: float | None = None,     # how much of it (default: to the end)
                  seed: int = 0,                    # seed of the random w_0 and of the rollout noise
-                 w0="w_avg",                       # initial latent: 'w_avg', 'random' (with `psi`), or a latent tensor
+                 w0="sound",                       # w_0 / the anchor's base: 'sound', 'w_avg', 'random' (with `psi`), or a latent
                  psi: float | None = None,         # truncation of a random w_0 (default: the model's)
                  beta: float | None = None,        # step size of the rollout (default: the model's)
                  groups=None,                      # layer groups that move: None/'all', or some of 'coarse', 'mid', 'fine'

@@ -144,7 +144,7 @@ class GenerateApp:
         self.sound = _SoundPicker(self.folder, sounds)
         cfg = pipe.model.cfg
         self.seed = W.BoundedIntText(value=0, min=0, max=2**32 - 1, description="seed")
-        self.w0 = W.ToggleButtons(options=[("random", "random"), ("average", "w_avg")], value="random", description="first latent",
+        self.w0 = W.ToggleButtons(options=[("sound", "sound"), ("random", "random"), ("average", "w_avg")], value="sound", description="first latent",
                                   tooltips=["a random scene from the seed (truncation ψ)", "the generator's average latent"])
         self.psi = W.FloatSlider(value=float(cfg.psi), min=0.0, max=1.5, step=0.05, description="ψ", continuous_update=False)
         self.beta = W.FloatSlider(value=float(cfg.beta), min=0.0, max=3.0, step=0.05, description="β", continuous_update=False)

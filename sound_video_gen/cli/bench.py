@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_out, ranged
-from sound_video_gen.core import UserError, atomic_write_text, check_regular_file
+from sound_video_gen.core import UserError, atomic_write_text, check_regular_file, get_config, list_configs
 
 BETA = ranged(float, 0, 10)
 MODEL_HELP = "a bundle folder, a shipped bundle's name (e.g. demo), or an ssvg.safetensors file"
@@ -44,12 +44,16 @@ def _train(argv):
                   "and a resumable ckpt.safetensors.")
     p.add_argument("data", help="SynthScapes dataset folder (metadata.csv + class folders)")
     p.add_argument("--run-dir", required=True, help="output folder (resumes if it holds a checkpoint)")
-    p.add_argument("--config", help="SSClassifierConfig JSON file (default: built-in defaults)")
+    p.add_argument("--config", help="SSClassifierConfig JSON file or named config (ssbench-classifier-v2: noise and flicker augmentation; default: v1)")
     p.add_argument("--max-steps", type=ranged(int, 1, 10**9), help="override max_steps")
     p.add_argument("--seed", type=SEED, help="override the seed")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --run-dir and start again")
     a = p.parse_args(argv)
-    cfg = SSClassifierConfig.from_json(a.config) if a.config else SSClassifierConfig()
+    if a.config and not Path(a.config).is_file() and a.config in list_configs():
+        cfg = get_config(a.config)                     # a named config, e.g. ssbench-classifier-v2
+    else:
+        cfg = SSClassifierConfig.from_json(check_regular_file(a.config, "classifier config")) if a.config else SSClassifierConfig()
+    if not isinstance(cfg, SSClassifierConfig): raise UserError(f"--config {a.config} is not a classifier config.")
     if a.max_steps is not None:
         cfg = cfg.replace(max_steps=a.max_steps)
     if a.seed is not None: cfg = cfg.replace(seed=a.seed)
@@ -144,7 +148,7 @@ def _write_json(out, res: dict, overwrite: bool) -> None:
 
 
 def _table2(argv):
-    from sound_video_gen.metrics.bench import results_table, table2
+    from sound_video_gen.metrics.bench import per_class_table, results_table, table2
     p = ArgParser(prog="sound-video-gen bench table2", description="Table 2 on SynthScapes-Bench: the model with sound "
                   "at every frame, at the first frame only and without sound, the audio-reactive walk, linear "
                   "interpolation and the real clips, every latent method on the bundle's generator; prints a markdown "
@@ -154,15 +158,39 @@ def _table2(argv):
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the methods (default test)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--max-clips", type=ranged(int, 2, 10**6), help="only the first N segments (quick runs)")
+    p.add_argument("--image-encoder", help="image encoder for the inverted-real ceiling row (default: the bundle's, if it "
+                   "has one; 'none' leaves the row out)")
+    p.add_argument("--compare", nargs="+", default=[], metavar="LABEL=SSVG",
+                   help="more models on the same generator, each a row after the model's (e.g. paper=runs/p/ssvg.safetensors)")
+    p.add_argument("--also", nargs="+", default=[], metavar="NAME=CLASSIFIER",
+                   help="score every row again with these classifiers (e.g. v2=sound_video_gen/pretrained/ssbench/classifier_v2.safetensors)")
     p.add_argument("--out", help="write the results to this .json file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     model, generator, folder = _model_and_generator(a)
-    res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta, progress=True)
+    also = {}
+    for item in a.also:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path: raise UserError(f"--also takes NAME=CLASSIFIER, got {item!r}.")
+        also[name] = check_regular_file(path, f"--also classifier {name}")
+    compare = {}
+    for item in a.compare:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path: raise UserError(f"--compare takes LABEL=FILE, got {item!r}.")
+        compare[label] = check_regular_file(path, f"--compare model {label}")
+    enc = a.image_encoder
+    if enc is None and folder is not None:
+        from sound_video_gen.apps.pipeline import read_card
+        entry = read_card(folder).get("files", {}).get("image_encoder")
+        enc = str(folder / entry["path"]) if entry else None
+    if enc is not None and enc != "none": enc = check_regular_file(enc, "--image-encoder")
+    res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta,
+                 image_encoder=None if enc in (None, "none") else enc, compare=compare, also=also, progress=True)
     res = {**_provenance("table2", argv), "bundle": str(folder) if folder else None, **res}
     _write_json(out, res, a.overwrite)
-    print(results_table(res["rows"]))
+    for name in (None, *also):
+        print(f"\nclassifier {name or 'main'}:\n" + results_table(res["rows"], name) + "\n\n" + per_class_table(res["rows"], name))
     return 0
 
 

@@ -47,6 +47,10 @@ class Stage:
 
 
 DEMO_DATA = "SynthScapes v1, 9 classes x 80 clips, 64x64, 16 fps"
+# stage 3's terms: the teacher (per group and its steps), loudness sync and the regulariser towards the anchor, all in W+
+SSVG_ANCHORED_SETS = ("render_every=0", "w_teacher=1", "w_teacher_motion=1", "w_sync=0.2", "w_reg=0.01", "w_clip_audio=0",
+                      "w_clip_text=0", "w_adv_image=0", "w_adv_video=0", "lr_recurrent=5e-4", "log_every=25",
+                      "ckpt_every=100", "progress=false")
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", ("synthscapes", "{data}", "--n-per-class", "80", "--size", "64"),
@@ -61,23 +65,20 @@ STAGES: tuple[Stage, ...] = (
     Stage("audio", ("train-audio-clip", "{data}", "--run-dir", "{run}/fa", "--clip", "{clip}",
                     "--encoder", "audio-encoder-synthscapes", "--max-steps", "1500"),
           "{run}/fa/audio_encoder.safetensors"),
-    Stage("ssvg", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg", "--model", "ssvg-demo", "--generator", "{generator}",
-                   "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "8", "--max-steps", "600",
-                   "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002", "ckpt_every=50", "sample_every=200"),
-          "{run}/ssvg/ssvg.safetensors"),
-    # Stage 3 continued on whole 4-s clips: each step rolls out a random prefix without gradients and trains the next 8
-    # frames, so the model learns to stay on the generator's manifold for as long as the videos it makes.
-    Stage("ssvg_long", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg_long", "--model", "ssvg-demo",
-                        "--generator", "{generator}", "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "64",
-                        "--max-steps", "600", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
-                        "ckpt_every=50", "sample_every=250", "train_frames=8", "init_from={ssvg_dir}/checkpoint.safetensors"),
-          "{run}/ssvg_long/ssvg.safetensors"),
     # The image -> W+ encoder that editing inverts real images with (pixel L2, the classifier-feature distance,
-    # the latent regulariser and CLIP; half generator samples, half real frames).
+    # the latent regulariser and CLIP; half generator samples, half real frames). Stage 3 inverts every training clip
+    # with it: those trajectories are its teachers.
     Stage("inverter", ("train-inverter", "{data}", "--run-dir", "{run}/inverter", "--generator", "{generator}",
                        "--clip", "{clip}", "--classifier", "{classifier}", "--max-steps", "1000", "--set", "progress=false"),
           "{run}/inverter/image_encoder.safetensors"),
-    Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_long_dir}", "--generator", "{generator}",
+    # Stage 3, the package's sound-anchored path (`model.anchored`): w_t = w_avg + (running mean of E_a) + a bounded
+    # residual, trained in W+ against the training clips' own inverted trajectories (cached in DATA/.teacher_cache)
+    # and a loudness-sync term; no step renders G.
+    Stage("ssvg", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg", "--model", "ssvg-anchored-demo", "--generator", "{generator}",
+                   "--teacher", "{inverter}", "--frames", "16", "--max-steps", "800", "--batch-size", "16",
+                   "--set", *SSVG_ANCHORED_SETS),
+          "{run}/ssvg/ssvg.safetensors"),
+    Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_dir}", "--generator", "{generator}",
                      "--audio-encoder", "{audio}", "--clip", "{clip}", "--image-encoder", "{inverter}", "--data", DEMO_DATA,
                      "--training", "{run}/recipe.json", "--dtype", "float16", "--overwrite"),
           "{run}/bundle/bundle.json", threads=False, assembles=True),

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=ranged(float, 0, 10**6), default=0.0, help="start this many seconds into the sound")
     p.add_argument("--seconds", type=SECONDS, help="use this many seconds of sound (default: to the end)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the random first latent and of the rollout noise")
-    p.add_argument("--w0", choices=["w_avg", "random"], default="w_avg", help="first latent: the average, or random (with --psi)")
+    p.add_argument("--w0", choices=["sound", "w_avg", "random"], default="sound", help="first latent (the anchored path's base): from the sound (default), the average, or random (with --psi)")
     p.add_argument("--psi", type=PSI, help="truncation of a random first latent (default: the model's)")
     p.add_argument("--beta", type=ranged(float, 0, 10), help="step size of the rollout (default: the model's; the released generator used 0.4)")
     p.add_argument("--groups", default="all", help="layer groups that move: all, or a comma list of coarse,mid,fine")

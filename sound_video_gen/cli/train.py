@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from sound_video_gen.cli.common import FPS, FRAMES, SIZE, ArgParser, add_stage_args, ranged, set_threads, stage_config
-from sound_video_gen.core import UserError, get_config, list_configs
+from sound_video_gen.core import UserError, check_regular_file, get_config, list_configs
 
 
 def _clip_stage_parser(prog: str, description: str) -> ArgParser:
@@ -102,10 +102,13 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip-pretrained", help="CLIP weights tag or file ('none' for random)")
     p.add_argument("--audio-encoder", help="frozen F_a: audio_encoder.safetensors from train-audio-clip")
     p.add_argument("--frames", type=FRAMES, default=6, help="frames per training clip T (default 6)")
+    p.add_argument("--teacher", help="image encoder (image_encoder.safetensors) that inverts every training clip into W+ "
+                   "for the teacher terms; the trajectories are cached in DATA/.teacher_cache and reused")
     a = p.parse_args(argv)
     if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
     if a.frames < 2: raise UserError(f"--frames must be at least 2 (the video discriminator compares frames), got {a.frames}.")
-    extra = {k: v for k, v in {"generator": a.generator, "clip": a.clip, "audio_encoder": a.audio_encoder}.items() if v is not None}
+    extra = {k: v for k, v in {"generator": a.generator, "clip": a.clip, "audio_encoder": a.audio_encoder,
+                               "teacher": a.teacher}.items() if v is not None}
     _clip_pretrained(a, extra)
     if a.model: extra["model"] = get_config(a.model).to_dict()
     cfg = stage_config(SSVGTrainConfig, a, extra)
@@ -114,9 +117,15 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
         warnings.warn(f"generator {cfg.generator!r} is a config name, not a weight file: it has random weights, "
                       "which is only useful for testing the pipeline.")
     frozen = load_frozen(cfg, get_device(cfg.device))
-    ds = AVClipDataset(a.data, n_frames=a.frames, fps=cfg.model.fps, size=frozen.G.img_resolution, mel=cfg.model.mel,
-                       split="train", train=True)
-    print(ds.report())
+    if cfg.teacher:
+        from sound_video_gen.train.teacher import TeacherClips, build_teachers
+        cache = build_teachers(a.data, check_regular_file(cfg.teacher, "teacher image encoder"), "train", progress=cfg.progress)
+        ds = TeacherClips(a.data, cache, "train", n_frames=a.frames, p_first=cfg.p_first)
+        print(f"{len(ds)} training clips with teacher trajectories from {cache}")
+    else:
+        ds = AVClipDataset(a.data, n_frames=a.frames, fps=cfg.model.fps, size=frozen.G.img_resolution, mel=cfg.model.mel,
+                           split="train", train=True)
+        print(ds.report())
     rec = train_ssvg(cfg, ds, G=frozen.G, clip=frozen.clip, audio_encoder=frozen.audio_encoder,
                      resume=not a.overwrite, overwrite=a.overwrite)
     print(f"done: {cfg.run_dir}/ssvg.safetensors; last step: " + json.dumps(rec))

@@ -15,7 +15,7 @@ from ..model.ssvg import SSVG, check_generator as fits_generator, load_ssvg
 
 # %% auto #0
 __all__ = ['METHODS', 'check_windows', 'Method', 'LinearInterpolation', 'AudioReactiveWalk', 'RealClips', 'ShuffledFrames',
-           'NoiseVideos', 'get_method', 'SSVGMethod']
+           'NoiseVideos', 'InvertedClips', 'get_method', 'SSVGMethod']
 
 # %% ../../nbs/33_metrics.baselines.ipynb #f964adf3
 def check_windows(windows) -> torch.Tensor:
@@ -130,7 +130,25 @@ class NoiseVideos(Method):
         H, W = (clip["frames"].shape[-2:] if clip is not None and "frames" in clip else (self.size, self.size))
         return torch.rand(len(windows), 3, H, W, generator=torch.Generator().manual_seed(int(seed))) * 2 - 1
 
-METHODS = {c.name: c for c in (LinearInterpolation, AudioReactiveWalk, RealClips, ShuffledFrames, NoiseVideos)}
+class InvertedClips(Method):
+    "The real clip inverted frame by frame into W+ by an image encoder and rendered by G: the ceiling of a generator."
+    name = "inverted-real"
+    def __init__(self, encoder=None):   # an ImageEncoder, or the path of image_encoder.safetensors
+        if encoder is None: raise UserError("the inverted-real method needs an image encoder (encoder=...).")
+        if isinstance(encoder, (str, Path)):
+            from sound_video_gen.model.inversion import load_image_encoder
+            self.path, encoder = str(encoder), load_image_encoder(encoder)
+        else: self.path = None
+        self._encoder = encoder.eval()
+
+    @torch.no_grad()
+    def __call__(self, windows, G=None, seed: int = 0, clip: dict | None = None):
+        if clip is None or "frames" not in clip: raise UserError("the inverted-real method needs the dataset clip (clip=...).")
+        check_generator(G)
+        x = torch.as_tensor(clip["frames"]).float()[:len(windows)]
+        return self.render(self._encoder(x).float(), G)
+
+METHODS = {c.name: c for c in (LinearInterpolation, AudioReactiveWalk, RealClips, ShuffledFrames, NoiseVideos, InvertedClips)}
 
 def get_method(name: str, **kwargs) -> Method:
     "A method by name (see `METHODS`), built with `kwargs`."
@@ -143,7 +161,8 @@ class SSVGMethod(Method):
     name = "ssvg"
     def __init__(self, model: SSVG | str | Path,   # the model, or its ssvg.safetensors file
                  beta: float | None = None,          # rollout step size (default: the model's config)
-                 sound: str | None = None):          # 'all', 'first' or 'none' (default: the model's config)
+                 sound: str | None = None,           # 'all', 'first' or 'none' (default: the model's config)
+                 w0: str = "sound"):                 # 'sound' (the paper's path: w_avg + E_a(x_1)), 'w_avg' or 'random' (seeded)
         self.path = self.sha256 = None
         if isinstance(model, (str, Path)):
             from sound_video_gen.metrics.detectors import file_sha256
@@ -152,6 +171,8 @@ class SSVGMethod(Method):
         self.model = model.eval()
         self.beta = self.model.cfg.beta if beta is None else beta
         self.sound = sound or self.model.cfg.sound
+        if w0 not in ("sound", "w_avg", "random"): raise UserError(f"w0 must be 'sound', 'w_avg' or 'random', got {w0!r}.")
+        self.w0 = w0
         if self.sound not in ("all", "first", "none"): raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
         if isinstance(self.beta, bool) or not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and 0 <= self.beta <= 10):
             raise UserError(f"beta must be a number in [0, 10], got {self.beta!r}.")
@@ -159,14 +180,16 @@ class SSVGMethod(Method):
     def latents(self, windows, G, seed):
         fits_generator(self.model, G)
         gen = torch.Generator().manual_seed(int(seed))
-        w0 = self.model.initial(G, 1, seed=int(seed))
+        from sound_video_gen.model.recurrent import initial_latent
+        w0 = initial_latent(G, 1, "w_avg" if self.w0 == "sound" else self.w0, self.model.cfg.psi, int(seed))
         dev = w0.device
         with torch.no_grad():
-            return self.model.to(dev).latents(windows[None].to(dev), w0, beta=self.beta, sound=self.sound, generator=gen)[0]
+            return self.model.to(dev).latents(windows[None].to(dev), w0, beta=self.beta, sound=self.sound, generator=gen,
+                                              sound_start=self.w0 == "sound")[0]
 
     def info(self) -> dict:
         "Name, beta, sound, the model file and its sha256 (None for a module passed in), and the model's config."
-        return {"name": self.name, "beta": self.beta, "sound": self.sound, "file": self.path, "sha256": self.sha256,
+        return {"name": self.name, "beta": self.beta, "sound": self.sound, "w0": self.w0, "file": self.path, "sha256": self.sha256,
                 "config": self.model.cfg.to_dict()}
 
 METHODS[SSVGMethod.name] = SSVGMethod

@@ -21,7 +21,7 @@ from .av_scores import frame_motion, pearson
 # %% auto #0
 __all__ = ['TABLE2_ROWS', 'SSClassifierConfig', 'SSClassifier', 'ClassifierDetector', 'load_classifier', 'shipped_classifier',
            'load_split', 'train_classifier', 'run_method', 'sync_score', 'bench_scores', 'other_split', 'benchmark',
-           'check_mel', 'results_table', 'table2']
+           'check_mel', 'results_table', 'per_class_table', 'table2']
 
 # %% ../../nbs/34_metrics.bench.ipynb #a9aea205
 @dataclass
@@ -41,11 +41,15 @@ class SSClassifierConfig(Config):
     ckpt_every: int = 100       # write a resumable checkpoint every N steps
     log_every: int = 20
     seed: int = 0
+    augment_p: float = 0.0      # v2: share of training clips given pixel noise and frame flicker (every class alike)
+    noise_max: float = 8.0      # largest per-pixel noise σ, in uint8 levels
+    flicker_max: float = 0.08   # largest per-frame brightness change (relative)
 
     def __post_init__(self):
         check_ranges(self, n_classes=(2, 10_000), size=(8, 512), n_frames=(2, 1024), width=(4, 1024), feat_dim=(4, 4096),
                      dropout=(0, 0.99), lr=(1e-8, 10), weight_decay=(0, 10), batch_size=(1, 65_536), max_steps=(1, 10**9),
-                     ckpt_every=(0, 10**9), log_every=(0, 10**9), seed=(0, 2**32 - 1))
+                     ckpt_every=(0, 10**9), log_every=(0, 10**9), seed=(0, 2**32 - 1), augment_p=(0, 1), noise_max=(0, 255),
+                     flicker_max=(0, 1))
 
 class SSClassifier(nn.Module):
     "3-D CNN video classifier over frames and frame differences."
@@ -109,10 +113,14 @@ def load_classifier(path: str | Path) -> ClassifierDetector:
     return ClassifierDetector(model, str(path), file_sha256(path))
 
 # %% ../../nbs/34_metrics.bench.ipynb #c59e4146
-def shipped_classifier() -> Path:
-    "The SynthScapes-Bench classifier that ships with the package (a `bench train` run on SynthScapes v1, seed 0)."
+def shipped_classifier(version: int = 1) -> Path:
+    """A SynthScapes-Bench classifier that ships with the package, trained by `bench train` on SynthScapes v1 (seed 0):
+    v1 with the default config, v2 with `--config ssbench-classifier-v2` (pixel noise and frame flicker on half the
+    training clips of every class, so that a flickering still frame does not read as rain)."""
     import sound_video_gen
-    return Path(sound_video_gen.__file__).resolve().parent / "pretrained" / "ssbench" / "classifier.safetensors"
+    if version not in (1, 2): raise UserError(f"the shipped classifiers are v1 and v2, got {version!r}.")
+    name = "classifier.safetensors" if version == 1 else "classifier_v2.safetensors"
+    return Path(sound_video_gen.__file__).resolve().parent / "pretrained" / "ssbench" / name
 
 # %% ../../nbs/34_metrics.bench.ipynb #c5965ac2
 def _cache_key(root: Path, **kw) -> str:
@@ -168,14 +176,24 @@ def _dist():
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-def _sample_batch(data, n, gen, n_frames):
+def _sample_batch(data, n, gen, n_frames, cfg: SSClassifierConfig | None = None):
     N, T = data["frames"].shape[:2]
     idx = torch.randint(0, N, (n,), generator=gen)
     start = torch.randint(0, T - n_frames + 1, (n,), generator=gen)
     flip = torch.rand(n, generator=gen) < 0.5
     x = torch.stack([data["frames"][i, s:s + n_frames] for i, s in zip(idx.tolist(), start.tolist())])
     x = torch.where(flip.view(-1, 1, 1, 1, 1), x.flip(-1), x)
+    if cfg is not None and cfg.augment_p > 0: x = _noise_and_flicker(x, gen, cfg)
     return x, data["labels"][idx]
+
+def _noise_and_flicker(x: torch.Tensor, gen: torch.Generator, cfg: SSClassifierConfig) -> torch.Tensor:
+    "Pixel noise and per-frame brightness flicker on a random share of clips (uint8 in, uint8 out)."
+    B, T = x.shape[:2]
+    on = (torch.rand(B, generator=gen) < cfg.augment_p).float().view(B, 1, 1, 1, 1)
+    sigma = torch.rand(B, 1, 1, 1, 1, generator=gen) * cfg.noise_max
+    gain = 1 + (torch.rand(B, T, 1, 1, 1, generator=gen) * 2 - 1) * cfg.flicker_max * torch.rand(B, 1, 1, 1, 1, generator=gen)
+    noisy = x.float() * gain + sigma * torch.randn(x.shape, generator=gen)
+    return (on * noisy + (1 - on) * x.float()).round().clamp(0, 255).to(torch.uint8)
 
 def train_classifier(data: dict | str | Path,        # load_split(...) output with whole clips, or a dataset folder
                      run_dir: str | Path,            # checkpoints, log.jsonl, classifier.safetensors
@@ -211,7 +229,7 @@ def train_classifier(data: dict | str | Path,        # load_split(...) output wi
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step}
         save_checkpoint(path, state, cfg)
     while step < cfg.max_steps:
-        x, y = _sample_batch(data, cfg.batch_size, gen, cfg.n_frames)
+        x, y = _sample_batch(data, cfg.batch_size, gen, cfg.n_frames, cfg)
         logits = ddp(x)
         loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
@@ -268,9 +286,13 @@ def bench_scores(fake: torch.Tensor, data: dict, ref: dict, det, seed: int = 0, 
     # the clips come ordered by driving sound (hence by class); IS splits must be random subsets, so shuffle (seeded)
     perm = np.random.default_rng(seed).permutation(len(probs))
     is_mean, is_std = inception_score(probs[perm], min(num_splits, len(probs)))
-    consistency = float((probs.argmax(1) == data["labels"].numpy()).mean())
+    hit, labels = probs.argmax(1) == data["labels"].numpy(), data["labels"].numpy()
+    consistency = float(hit.mean())
+    classes = data.get("classes") or [str(c) for c in range(int(labels.max()) + 1)]
+    per_class = {classes[c]: float(hit[labels == c].mean()) for c in np.unique(labels)}   # no class may win by flickering
     sync, n_sync = sync_score(fake, data["motion"])
     return {"fvd_ss": fvd["results"][name], "is_ss": is_mean, "is_ss_std": is_std, "consistency": consistency,
+            "consistency_per_class": per_class,
             "sync": sync, "fvd_metric": name, "num_fake": len(fake), "num_ref": n, "num_sync": n_sync,
             "chance": 1 / len(np.unique(data["labels"].numpy()))}
 
@@ -291,6 +313,7 @@ def benchmark(method,                          # a baselines.Method, or its name
               n_frames: int = 16,               # frames per segment
               segments: int = 4,                # segments per clip
               label: str | None = None,         # free text for the record and the table, e.g. 'ssvg sound=none'
+              also: dict | None = None,         # {name: classifier}: the same videos scored again, in rec['also'][name]
               progress: bool = False) -> dict:
     "Run SynthScapes-Bench for one method on one split and return (and optionally log) its record."
     from sound_video_gen.metrics.baselines import get_method
@@ -320,10 +343,14 @@ def benchmark(method,                          # a baselines.Method, or its name
         warnings.warn(f"the generator makes {generator.img_resolution}px frames, the data is {data['frames'].shape[-1]}px; the classifier resizes both.")
     fake = run_method(m, data, generator, seed, progress)
     scores = bench_scores(fake, data, ref, det, seed)
+    others = {}
+    for name, c in (also or {}).items():
+        c = c if isinstance(c, ClassifierDetector) else load_classifier(c)
+        others[name] = {"results": bench_scores(fake, data, ref, c, seed), "classifier": c.info()}
     info = m.info()
     rec = {"benchmark": "synthscapes-bench/1", "method": m.name, "label": label, "method_info": info, "generator": gname,
            "generator_sha256": gsha, "split": split, "ref_split": other_split(split), "results": scores, "classifier": det.info(), "seed": seed,
-           "dataset": str(Path(root).name), "total_time": round(time.time() - t0, 2),
+           "dataset": str(Path(root).name), "total_time": round(time.time() - t0, 2), **({"also": others} if others else {}),
            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if "sha256" in info: rec["model"] = {k: info.get(k) for k in ("file", "sha256", "sound", "beta")}
     if log is not None:
@@ -351,17 +378,29 @@ def _short(path) -> str:
     parts = Path(str(path)).parts
     return "/".join(parts[-2:]).replace("|", "\\|")
 
-def results_table(records: list[dict]) -> str:
-    "A markdown table of benchmark records."
+def results_table(records: list[dict], classifier: str | None = None) -> str:
+    "A markdown table of benchmark records (scored by the main classifier, or by the one named in their 'also')."
     rows = ["| method | generator | split | FVD-SS ↓ | IS-SS ↑ | consistency ↑ | sync ↑ | clips |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
-        s = r["results"]
+        s = r["results"] if classifier is None else r["also"][classifier]["results"]
         rows.append(f"| {_row_name(r)} | {_short(r.get('generator'))} | {r['split']} | {s['fvd_ss']:.2f} | {s['is_ss']:.2f} ± {s['is_ss_std']:.2f} "
                     f"| {100 * s['consistency']:.1f}% | {s['sync']:.3f} | {s['num_fake']} vs {s['num_ref']} |")
     return "\n".join(rows)
 
+def per_class_table(records: list[dict], classifier: str | None = None) -> str:
+    "Class consistency per class, one row per record: no class may win the mean by itself."
+    pick = lambda r: r["results"] if classifier is None else r["also"][classifier]["results"]
+    classes = list(pick(records[0])["consistency_per_class"])
+    rows = ["| method | " + " | ".join(classes) + " | lowest |", "|---|" + "---|" * (len(classes) + 1)]
+    for r in records:
+        pc = pick(r)["consistency_per_class"]
+        rows.append(f"| {_row_name(r)} | " + " | ".join(f"{100 * pc[k]:.0f}%" for k in classes) + f" | {100 * min(pc.values()):.0f}% |")
+    return "\n".join(rows)
+
+
 # %% ../../nbs/34_metrics.bench.ipynb #303169f5
 TABLE2_ROWS = (  # (method, label, settings of the model): the model's three sound ablations, then the baselines
+    ("inverted-real", None, {}),          # only with an image encoder: the real clips through this generator (its ceiling)
     ("ssvg", "sound=all", {"sound": "all"}),
     ("ssvg", "sound=first", {"sound": "first"}),
     ("ssvg", "sound=none", {"sound": "none"}),
@@ -379,20 +418,36 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
            max_clips: int | None = None,      # only the first N segments (quick runs)
            beta: float | None = None,         # the model's rollout step (default: its config)
            n_frames: int = 16, segments: int = 4,
+           image_encoder=None,                # an image encoder (path or module): adds the inverted-real ceiling row
+           compare: dict | None = None,       # {label: another ssvg model (path or module)}: rows after the model's
+           also: dict | None = None,          # {name: classifier}: every row scored again with these (e.g. {'v2': ...})
            progress: bool = False) -> dict:
     "Score `TABLE2_ROWS` with `benchmark` on one split and one generator; the records and the run's provenance."
     import sound_video_gen
     from sound_video_gen.metrics.baselines import SSVGMethod, get_method
     from sound_video_gen.metrics.detectors import file_sha256
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
+    from sound_video_gen.metrics.baselines import InvertedClips
     rows = []
+    if isinstance(generator, (str, Path)):
+        from sound_video_gen.generators.legacy import load_generator
+        gpath, generator = generator, load_generator(generator)
+    else: gpath = None
+    def run(m, label):
+        rec = benchmark(m, split, root, det, generator if m.uses_generator else None, seed, max_clips,
+                        n_frames=n_frames, segments=segments, label=label, also=also, progress=progress)
+        if gpath is not None and m.uses_generator: rec["generator"] = str(gpath)
+        rows.append(rec)
     for name, label, kw in TABLE2_ROWS:
-        m = SSVGMethod(model, beta=beta, **kw) if name == "ssvg" else get_method(name)
-        rows.append(benchmark(m, split, root, det, generator if m.uses_generator else None, seed, max_clips,
-                              n_frames=n_frames, segments=segments, label=label, progress=progress))
+        if name == "inverted-real":
+            if image_encoder is not None: run(InvertedClips(image_encoder), label)
+            continue
+        run(SSVGMethod(model, beta=beta, **kw) if name == "ssvg" else get_method(name), label)
+        if name == "ssvg" and kw["sound"] == "all":
+            for lab, other in (compare or {}).items(): run(SSVGMethod(other, beta=beta), lab)
     path_info = lambda x: ({"file": str(x), "sha256": file_sha256(x) if Path(x).is_file() else None} if isinstance(x, (str, Path))
                            else {"file": None, "sha256": None, "class": type(x).__name__})
     return {"benchmark": "synthscapes-bench/1", "table": "table2", "split": split, "ref_split": other_split(split),
             "seed": seed, "max_clips": max_clips, "dataset": str(Path(root).name), "classifier": det.info(),
-            "model": path_info(model), "generator": path_info(generator), "package_version": sound_video_gen.__version__,
+            "model": path_info(model), "generator": path_info(gpath if gpath is not None else generator), "package_version": sound_video_gen.__version__,
             "rows": rows}

@@ -11,7 +11,8 @@ from ..core import UserError
 
 # %% auto #0
 __all__ = ['cosine_distance', 'clip_audio_frame_loss', 'clip_text_frame_loss', 'clip_audio_text_loss', 'latent_reg_loss',
-           'RunningMean', 'd_loss', 'g_loss', 'r1_penalty', 'temporal_smoothness']
+           'RunningMean', 'd_loss', 'g_loss', 'r1_penalty', 'temporal_smoothness', 'teacher_loss',
+           'teacher_motion_loss', 'loudness_sync_loss']
 
 # %% ../../nbs/13_model.losses.ipynb #38c2b35d
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -75,3 +76,25 @@ def temporal_smoothness(ws: torch.Tensor) -> torch.Tensor:
     "Mean of ‖w_t - w_{t-1}‖² over a rollout (B, T, num_ws, w_dim), per element."
     if ws.shape[1] < 2: return ws.new_zeros(())
     return (ws[:, 1:] - ws[:, :-1]).pow(2).mean()
+
+# %% ../../nbs/13_model.losses.ipynb #7e1a0c02
+def teacher_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> dict[str, torch.Tensor]:
+    "Mean ‖w_t[g] − w*_t[g]‖² per element, one term per layer group, for rollouts (B, T, num_ws, w_dim)."
+    if ws.shape != teacher.shape: raise UserError(f"latents {tuple(ws.shape)} and teacher {tuple(teacher.shape)} differ in shape.")
+    return {g: (ws[:, :, a:b] - teacher[:, :, a:b]).pow(2).mean() for g, (a, b) in groups.items()}
+
+def teacher_motion_loss(ws: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    "Mean ‖(w_t − w_{t−1}) − (w*_t − w*_{t−1})‖² per element: the steps of the rollout against the teacher's."
+    if ws.shape[1] < 2: return ws.new_zeros(())
+    return ((ws[:, 1:] - ws[:, :-1]) - (teacher[:, 1:] - teacher[:, :-1])).pow(2).mean()
+
+def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    "Correlation along the last axis, (B, T) x (B, T) -> (B,)."
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return (a * b).sum(-1) / ((a.pow(2).sum(-1) * b.pow(2).sum(-1)).sqrt() + eps)
+
+def loudness_sync_loss(ws: torch.Tensor, loudness: torch.Tensor) -> torch.Tensor:
+    "1 − corr_t(‖w_t − w_{t−1}‖, loudness_t), averaged over clips; ws (B, T, num_ws, w_dim), loudness (B, T)."
+    if ws.shape[1] < 3: return ws.new_zeros(())
+    speed = (ws[:, 1:] - ws[:, :-1]).pow(2).mean((2, 3)).add(1e-12).sqrt()
+    return (1 - _pearson(speed, loudness[:, 1:].to(speed.dtype))).mean()

@@ -14,30 +14,46 @@ from ..core import Config, UserError, load_checkpoint, load_state_strict, save_c
 from ..generators.legacy import check_generator as check_interface
 from .encoder import EncoderConfig, SoundInversionEncoder
 from .recurrent import RecurrentBlock, RecurrentConfig, initial_latent
+from .anchored import AnchoredBlock, AnchoredConfig, causal_summary
 
 # %% auto #0
-__all__ = ['SSVGConfig', 'SSVG', 'check_generator', 'render', 'save_ssvg', 'load_ssvg']
+__all__ = ['PATHS', 'W0_MODES', 'SSVGConfig', 'SSVG', 'latents', 'check_generator', 'render', 'save_ssvg', 'load_ssvg']
 
 # %% ../../nbs/14_model.ssvg.ipynb #2fa3cc1b
+PATHS = ("paper", "anchored")   # the paper's summed rollout, or the package's sound-anchored path (`model.anchored`)
+W0_MODES = ("sound", "w_avg", "random")
+
 @dataclass
 class SSVGConfig(Config):
     "The trainable parts of the model and how a video is conditioned."
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
+    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)    # the paper's block (path='paper')
+    anchored: AnchoredConfig = field(default_factory=AnchoredConfig)       # the anchored path's block (path='anchored')
+    path: str = "paper"         # 'paper' (w_t = w_{t-1} + β·RNN) or 'anchored' (w_t = w_base + E_a(s_t) + β·r_t)
     mel: str = "mel-paper"      # named mel config the windows come from
     fps: float = 16.0           # video frame rate the windows are cut for
     sound: str = "all"          # 'all' (per-frame audio), 'first' (t = 1 only), 'none' (no sound)
-    w0: str = "w_avg"           # initial latent: 'w_avg' or 'random' (truncated)
+    w0: str = "w_avg"           # initial latent (the anchored path's base): 'sound', 'w_avg' or 'random' (truncated)
     psi: float = 0.7            # truncation for w0='random'
     beta: float = 1.0           # step size of the rollout at inference (the released generator used 0.4)
 
     def __post_init__(self):
-        if (self.encoder.num_ws, self.encoder.w_dim) != (self.recurrent.num_ws, self.recurrent.w_dim):
+        if self.path not in PATHS: raise UserError(f"path must be 'paper' or 'anchored', got {self.path!r}.")
+        block = self.block
+        if (self.encoder.num_ws, self.encoder.w_dim) != (block.num_ws, block.w_dim):
             raise UserError(f"encoder W+ shape {(self.encoder.num_ws, self.encoder.w_dim)} differs from the recurrent "
-                            f"block's {(self.recurrent.num_ws, self.recurrent.w_dim)}.")
+                            f"block's {(block.num_ws, block.w_dim)}.")
         if self.sound not in ("all", "first", "none"): raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
-        if self.w0 not in ("w_avg", "random"): raise UserError(f"w0 must be 'w_avg' or 'random', got {self.w0!r}.")
+        if self.w0 not in W0_MODES: raise UserError(f"w0 must be 'sound', 'w_avg' or 'random', got {self.w0!r}.")
         if not 0 < self.fps <= 240: raise UserError(f"fps must be in (0, 240], got {self.fps}.")
+
+    @property
+    def block(self) -> Config:
+        "The config of the block this path uses (`recurrent` or `anchored`)."
+        return self.recurrent if self.path == "paper" else self.anchored
+
+    @property
+    def group_bounds(self): return self.block.group_bounds
 
     @property
     def num_ws(self) -> int: return self.encoder.num_ws
@@ -48,41 +64,83 @@ class SSVGConfig(Config):
     def for_generator(self, G) -> "SSVGConfig":
         "This config with the W+ shape of generator `G` (num_ws, w_dim)."
         return self.replace(encoder=self.encoder.replace(num_ws=G.num_ws, w_dim=G.w_dim),
-                            recurrent=self.recurrent.replace(num_ws=G.num_ws, w_dim=G.w_dim))
+                            recurrent=self.recurrent.replace(num_ws=G.num_ws, w_dim=G.w_dim),
+                            anchored=self.anchored.replace(num_ws=G.num_ws, w_dim=G.w_dim))
 
 # %% ../../nbs/14_model.ssvg.ipynb #32a2f392
 class SSVG(nn.Module):
-    "E_a + the hierarchical recurrent block: mel windows -> a W+ trajectory; `render` draws it with a frozen G."
+    "E_a + a recurrent block (the paper's, or the anchored path's): mel windows -> a W+ trajectory; `render` draws it."
     def __init__(self, cfg: SSVGConfig = SSVGConfig()):
         super().__init__()
         self.cfg = cfg
         self.encoder = SoundInversionEncoder(cfg.encoder)
-        self.recurrent = RecurrentBlock(cfg.recurrent)
+        self.recurrent = RecurrentBlock(cfg.recurrent) if cfg.path == "paper" else AnchoredBlock(cfg.anchored)
 
-    def offsets(self, windows: torch.Tensor) -> torch.Tensor:
-        "Δw_t = E_a(window_t): (B, T, 1, n_mels, width) -> (B, T, num_ws, w_dim); Δw_t never depends on later windows."
+    def offsets(self, windows: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Δw_t = E_a(window_t): (B, T, 1, n_mels, width) -> (B, T, num_ws, w_dim); Δw_t never depends on later windows.
+        `batch_size` runs E_a on that many frames at a time (a frame's batch then only depends on its index)."""
         if windows.dim() != 5: raise UserError(f"windows must be (B, T, 1, n_mels, width), got {tuple(windows.shape)}.")
         B, T = windows.shape[:2]
+        if batch_size and T > batch_size:
+            return torch.cat([self.offsets(windows[:, i:i + batch_size]) for i in range(0, T, batch_size)], 1)
         if self.training and self.cfg.encoder.norm == "batch":
             # BatchNorm over all B·T windows at once would let Δw_0 see the clip's later audio; normalising each time
             # step over the clips of the batch keeps training as causal as inference.
             return torch.stack([self.encoder(windows[:, t]) for t in range(T)], 1)
         return self.encoder(windows.flatten(0, 1)).view(B, T, self.cfg.num_ws, self.cfg.w_dim)
 
-    def latents(self, windows: torch.Tensor, w0: torch.Tensor, beta: float = 1.0, sound: str | None = None,
-                generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-                **rollout_kw) -> torch.Tensor:   # state, t0, return_state: continue a rollout (`RecurrentBlock.rollout`)
-        "The trajectory w_1..w_T (B, T, num_ws, w_dim) for per-frame windows, from w_0 (B, num_ws, w_dim)."
-        sound = sound or self.cfg.sound
-        dws = self.offsets(windows) if sound != "none" else windows.new_zeros(*windows.shape[:2], self.cfg.num_ws, self.cfg.w_dim)
-        return self.recurrent.rollout(w0, dws, beta=beta, sound=sound, generator=generator, noise=noise, **rollout_kw)
-
     def initial(self, G, batch: int, seed: int | None = None) -> torch.Tensor:
-        "w_0 per the config (w_avg, or a random truncated latent from `seed`)."
-        return initial_latent(G, batch, self.cfg.w0, self.cfg.psi, seed)
+        "w_0 (the anchored path's base) per the config: w_avg (also for 'sound'), or a random truncated latent from `seed`."
+        return initial_latent(G, batch, "w_avg" if self.cfg.w0 == "sound" else self.cfg.w0, self.cfg.psi, seed)
 
     def forward(self, windows, w0, **kw):
         return self.latents(windows, w0, **kw)
+
+# %% ../../nbs/14_model.ssvg.ipynb #5b1e2c07
+def latents(self: SSVG,
+            windows: torch.Tensor,              # (B, T, 1, n_mels, width): one window per frame
+            w0: torch.Tensor,                   # (B, num_ws, w_dim): w_0 (paper) or the anchor's base (anchored)
+            beta: float = 1.0,                  # step size (paper) or residual scale (anchored)
+            sound: str | None = None,           # 'all', 'first', 'none' (default: the config's)
+            generator: torch.Generator | None = None,  # draws the input noise when `noise` is not given
+            noise: torch.Tensor | None = None,  # (B, T, 2, num_ws, w_dim)
+            state: dict | None = None,          # what a previous call returned: continue that rollout
+            t0: int = 0,                        # index of the first window in the whole video
+            return_state: bool = False,         # also return the state after the last frame
+            sound_start: bool = False,          # paper path: start from w_0 + E_a(x_1), the paper's ŵ = w + E_a(x)
+            batch_size: int | None = None,      # E_a on this many frames at a time (see `offsets`)
+           ):
+    """The trajectory w_1..w_T (B, T, num_ws, w_dim) for per-frame windows; chunked calls equal one call bit for bit.
+    The anchored path's state also holds this call's anchors a_t (`anchor`, B, T, num_ws, w_dim)."""
+    sound = sound or self.cfg.sound
+    B, T = windows.shape[:2]
+    if self.cfg.path == "paper":
+        if state is not None: w0 = state["w"]
+        dws = self.offsets(windows, batch_size) if sound != "none" else windows.new_zeros(B, T, self.cfg.num_ws, self.cfg.w_dim)
+        if sound_start and state is None and t0 == 0 and sound != "none": w0 = w0 + dws[:, 0]
+        ws, h = self.recurrent.rollout(w0, dws, beta=beta, sound=sound, generator=generator, noise=noise,
+                                       state=None if state is None else state["h"], t0=t0, return_state=True)
+        return (ws, {"h": h, "w": ws[:, -1]}) if return_state else ws
+    st = state or {}
+    first = st.get("first")
+    if sound == "none":
+        anchor = now = windows.new_zeros(B, T, self.cfg.num_ws, self.cfg.w_dim)
+        loud, summary = windows.new_zeros(B, T, 2), st.get("summary")
+    else:
+        if sound == "first":
+            first = windows[:, :1] if first is None else first   # the video's first window stands for every frame
+            windows = first.expand(B, T, *first.shape[2:])
+        # the anchor is the running mean of E_a over the windows so far: one E_a call per frame
+        now = self.offsets(windows, batch_size)
+        lx = windows.mean((2, 3, 4))
+        both, summary = causal_summary(torch.cat([now.flatten(2), lx[..., None]], 2), self.cfg.anchored.summary_frames, st.get("summary"))
+        anchor, ls = both[..., :-1].view_as(now), both[..., -1]
+        loud = torch.stack([lx, lx - ls], -1)
+    if noise is None and self.recurrent.cfg.noise_std > 0: noise = self.recurrent.draw_noise(B, T, generator, windows.device)
+    ws, h = self.recurrent.rollout(w0, anchor, now, loud, beta=beta, noise=noise, state=st.get("h"), return_state=True)
+    return (ws, {"h": h, "summary": summary, "first": first, "anchor": w0[:, None] + anchor}) if return_state else ws
+
+SSVG.latents = latents
 
 # %% ../../nbs/14_model.ssvg.ipynb #3dba239d
 def check_generator(model: SSVG, G) -> None:

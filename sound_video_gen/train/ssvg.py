@@ -34,8 +34,10 @@ import torch.nn.functional as F
 
 from sound_video_gen.core import Config, UserError, seed_everything
 from sound_video_gen.model.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
+from sound_video_gen.model.encoder import layer_groups
 from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
-                                    latent_reg_loss, r1_penalty, temporal_smoothness)
+                                    latent_reg_loss, loudness_sync_loss, r1_penalty, teacher_loss, teacher_motion_loss,
+                                    temporal_smoothness)
 from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.generators.stylegan3 import input_affine_constant, is_stylegan3
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
@@ -75,6 +77,12 @@ class SSVGTrainConfig(Config):
     w_smooth: float = 0.0                 # temporal smoothness of the trajectory
     w_edit: float = 0.0                   # CLIP terms on G(w + E_a(x)) for a random w (editing readiness; 0: off)
     w_edit_keep: float = 0.0              # ‖E_a(x)‖² per W+ layer, averaged: keeps an edit near w
+    w_teacher: float = 0.0                # per-group ‖w_t − w*_t‖² against the clip's inverted frames (items need 'teacher')
+    w_teacher_motion: float = 0.0         # ‖(w_t − w_{t−1}) − (w*_t − w*_{t−1})‖²: the teacher's steps
+    w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
+    render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
+    teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
+    p_first: float = 0.25                 # with a teacher: probability that an item's window starts at frame 0
     lambda_enc: float = 1.0               # λ_enc: scales the CLIP terms and the regulariser together
     text_source: str = "class"            # 'class' (class_template of the class name) or 'caption'
     class_template: str = "{}"
@@ -98,12 +106,15 @@ class SSVGTrainConfig(Config):
         if self.max_steps < 0: bad.append(f"max_steps={self.max_steps}")
         if self.batch_size < 1: bad.append(f"batch_size={self.batch_size}")
         if self.train_frames == 1 or self.train_frames < 0: bad.append(f"train_frames={self.train_frames} (0, or at least 2)")
+        if self.render_every < 0: bad.append(f"render_every={self.render_every}")
+        if not 0 <= self.p_first <= 1: bad.append(f"p_first={self.p_first}")
         if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
         if self.adversarial not in ("nonsaturating", "lsgan"): bad.append(f"adversarial={self.adversarial!r}")
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
         if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
         weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
-                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep)
+                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion,
+                   self.w_sync)
         if min(weights) < 0: bad.append("loss weights must be >= 0")
         if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
         if bad: raise UserError(f"invalid SSVGTrainConfig: {', '.join(bad)}.")
@@ -155,7 +166,7 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     "Per-clip w_0 and rollout noise from the clip's own generator."
     rec = model.recurrent
     noise = torch.stack([rec.draw_noise(1, T, g)[0] for g in gens]).to(device) if rec.cfg.noise_std > 0 else None
-    if model.cfg.w0 == "w_avg":
+    if model.cfg.w0 in ("w_avg", "sound"):
         w0 = initial_latent(G, B, "w_avg").to(device)
     else:
         z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(device)
@@ -163,10 +174,12 @@ def _draws(model: SSVG, G, B: int, T: int, gens: list[torch.Generator], device):
     return w0, noise
 
 
-def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None, prefix: int = 0):
-    """Trajectory and frames for a batch: (ws (B, T', num_ws, w_dim), frames (B, T', 3, H, W)). With `prefix` > 0 the
-    first `prefix` frames are rolled out without gradients (nor rendering) and only the remaining T' = T - prefix are
-    returned, continuing that rollout's latent and hidden state: truncated backpropagation through time. Mixed
+def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise, sound: str, amp=None, prefix: int = 0,
+             render_frames: bool = True):
+    """Trajectory, frames and anchors for a batch: (ws (B, T', num_ws, w_dim), frames (B, T', 3, H, W) or None, anchors
+    (the anchored path's a_t, like ws) or None). With `prefix` > 0 the first `prefix` frames are rolled out without
+    gradients (nor rendering) and only the remaining T' = T - prefix are returned, continuing that rollout's state:
+    truncated backpropagation through time. `render_frames=False` skips G (steps whose terms live in W+). Mixed
     precision (`amp`, an autocast context) covers E_a and the GRUs only: the frozen StyleGAN renders in float32."""
     head = lambda x: None if x is None else x[:, :prefix]
     tail = lambda x: None if x is None else x[:, prefix:]
@@ -174,11 +187,12 @@ def generate(model: nn.Module, G, windows: torch.Tensor, w0: torch.Tensor, noise
         state = None
         if prefix > 0:
             with torch.no_grad():
-                w_head, state = model(head(windows), w0, noise=head(noise), sound=sound, return_state=True)
-            w0 = w_head[:, -1]
-        ws = model(tail(windows), w0, noise=tail(noise), sound=sound, state=state, t0=prefix)
+                _, state = model(head(windows), w0, noise=head(noise), sound=sound, return_state=True)
+        ws, state = model(tail(windows), w0, noise=tail(noise), sound=sound, state=state, t0=prefix, return_state=True)
     ws = ws.float()
-    return ws, render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1]))
+    anchors = state["anchor"].float() if "anchor" in state else None
+    frames = render(G, ws, chunk=max(1, ws.shape[0] * ws.shape[1])) if render_frames else None
+    return ws, frames, anchors
 
 
 def _to_d_res(x: torch.Tensor, res: int) -> torch.Tensor:
@@ -207,27 +221,35 @@ def discriminator_loss(D_img, D_vid, real: torch.Tensor, fake: torch.Tensor, cfg
     return terms
 
 
-def model_losses(ws: torch.Tensor, frames: torch.Tensor, windows: torch.Tensor, frozen: Frozen, D_img, D_vid,
-                 text_emb: torch.Tensor | None, w_bar: torch.Tensor, cfg: SSVGTrainConfig) -> dict:
-    "Model-side terms (each already weighted) for a generated batch: trajectory ws, frames, the windows behind them."
-    B, T = frames.shape[:2]
+def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.Tensor, frozen: Frozen, D_img, D_vid,
+                 text_emb: torch.Tensor | None, w_bar: torch.Tensor, cfg: SSVGTrainConfig,
+                 teacher: torch.Tensor | None = None) -> dict:
+    """Model-side terms (each already weighted) for a generated batch: trajectory ws, frames (None: a step without
+    rendering, so only the terms in W+), the windows behind them, and the teacher's trajectory when there is one."""
     terms = {}
-    flat = frames.flatten(0, 1)
-    if cfg.w_adv_image > 0 or cfg.w_adv_video > 0:
-        res = D_img.cfg.resolution
-        f = _to_d_res(flat, res)
-        if cfg.w_adv_image > 0: terms["g_image"] = cfg.w_adv_image * g_loss(D_img(f), cfg.adversarial)
-        if cfg.w_adv_video > 0: terms["g_video"] = cfg.w_adv_video * g_loss(D_vid(f.view(B, T, *f.shape[1:])), cfg.adversarial)
-    enc = cfg.lambda_enc
-    if enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0):
-        img = frozen.clip.encode_image(flat)
-        if cfg.w_clip_audio > 0:
-            with torch.no_grad(): aud = frozen.audio_encoder(windows.flatten(0, 1))
-            terms["clip_audio"] = enc * cfg.w_clip_audio * clip_audio_frame_loss(img, aud)
-        if cfg.w_clip_text > 0 and text_emb is not None:
-            terms["clip_text"] = enc * cfg.w_clip_text * clip_text_frame_loss(img, text_emb.repeat_interleave(T, 0))
-    if enc > 0 and cfg.w_reg > 0: terms["reg"] = enc * cfg.w_reg * latent_reg_loss(ws, w_bar)
+    if frames is not None:
+        B, T = frames.shape[:2]
+        flat = frames.flatten(0, 1)
+        if cfg.w_adv_image > 0 or cfg.w_adv_video > 0:
+            res = D_img.cfg.resolution
+            f = _to_d_res(flat, res)
+            if cfg.w_adv_image > 0: terms["g_image"] = cfg.w_adv_image * g_loss(D_img(f), cfg.adversarial)
+            if cfg.w_adv_video > 0: terms["g_video"] = cfg.w_adv_video * g_loss(D_vid(f.view(B, T, *f.shape[1:])), cfg.adversarial)
+        enc = cfg.lambda_enc
+        if enc > 0 and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0):
+            img = frozen.clip.encode_image(flat)
+            if cfg.w_clip_audio > 0:
+                with torch.no_grad(): aud = frozen.audio_encoder(windows.flatten(0, 1))
+                terms["clip_audio"] = enc * cfg.w_clip_audio * clip_audio_frame_loss(img, aud)
+            if cfg.w_clip_text > 0 and text_emb is not None:
+                terms["clip_text"] = enc * cfg.w_clip_text * clip_text_frame_loss(img, text_emb.repeat_interleave(T, 0))
+    if cfg.lambda_enc > 0 and cfg.w_reg > 0: terms["reg"] = cfg.lambda_enc * cfg.w_reg * latent_reg_loss(ws, w_bar)
     if cfg.w_smooth > 0: terms["smooth"] = cfg.w_smooth * temporal_smoothness(ws)
+    if teacher is not None and cfg.w_teacher > 0:
+        per_group = teacher_loss(ws, teacher, layer_groups(ws.shape[2], cfg.model.group_bounds))
+        for g, v in per_group.items(): terms[f"teacher_{g}"] = cfg.w_teacher * v / len(per_group)
+    if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
+    if cfg.w_sync > 0: terms["sync"] = cfg.w_sync * loudness_sync_loss(ws, windows.mean((2, 3, 4)))
     return terms
 
 
@@ -317,15 +339,19 @@ def train_ssvg(cfg: SSVGTrainConfig,
             if frozen.clip is not None and cfg.w_clip_text > 0 and (cfg.lambda_enc > 0 or cfg.w_edit > 0):
                 with torch.no_grad(): text_emb = frozen.clip.encode_text(batch_texts(batch, cfg.class_template, 1.0 if cfg.text_source == "class" else 0.0))
             model.train()
-            ws, fake = generate(model, G, windows[:, :p + L], w0, None if noise is None else noise[:, :p + L],
-                                mcfg.sound, autocast(env, cfg.amp), prefix=p)
+            render_now = cfg.render_every > 0 and step % cfg.render_every == 0
+            ws, fake, anchors = generate(model, G, windows[:, :p + L], w0, None if noise is None else noise[:, :p + L],
+                                         mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now)
             real, windows = real[:, p:p + L], windows[:, p:p + L]
-            if fake.shape[-2:] != real.shape[-2:]:
+            teacher = batch["teacher"][:, p:p + L].to(env.device).float() if "teacher" in batch else None
+            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0):
+                raise UserError("w_teacher > 0 needs items with teacher trajectories (train-ssvg --teacher IMAGE_ENCODER).")
+            if fake is not None and fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
 
             # Discriminator step on detached fakes.
             d_terms = {}
-            if cfg.w_adv_image > 0 or cfg.w_adv_video > 0:
+            if fake is not None and (cfg.w_adv_image > 0 or cfg.w_adv_video > 0):
                 with autocast(env, cfg.amp):
                     d_terms = discriminator_loss(D_img, D_vid, real, fake.detach(), cfg)
                 opt_d.zero_grad(set_to_none=True)
@@ -335,10 +361,11 @@ def train_ssvg(cfg: SSVGTrainConfig,
 
             # Model step (discriminators frozen for it).
             w_bar = w_mean.mean if cfg.reg_target == "running_mean" and w_mean.count > 0 else w_avg  # w_avg until the mean has data
+            if anchors is not None: w_bar = anchors.detach()     # the anchored path: the regulariser pulls towards a_t
             D_img.requires_grad_(False); D_vid.requires_grad_(False)
             with autocast(env, cfg.amp):
-                g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg)
-            if w_edit0 is not None:
+                g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg, teacher)
+            if w_edit0 is not None and render_now:
                 g_terms.update(edit_losses(model, frozen, windows, w_edit0, text_emb, cfg, autocast(env, cfg.amp)))
             D_img.requires_grad_(True); D_vid.requires_grad_(True)
             opt_g.zero_grad(set_to_none=True)
@@ -362,7 +389,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             rec["loss_model"] = sum(v for k, v in rec.items() if k in g_terms)
             rec["grad_norm"] = gn
             if run.due(done, cfg.log_every, cfg.max_steps): rec = run.log(done, **rec)
-            if env.is_main and cfg.sample_every and run.due(done, cfg.sample_every, cfg.max_steps):
+            if env.is_main and fake is not None and cfg.sample_every and run.due(done, cfg.sample_every, cfg.max_steps):
                 _write_sample(run.path / "samples" / f"step-{done:07d}.mp4", fake[0], real[0], mcfg.fps)
             if run.due(done, cfg.ckpt_every, cfg.max_steps): run.save(done, modules, optimizers)
             if on_step is not None: on_step(done, rec)
