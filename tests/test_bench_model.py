@@ -1,5 +1,6 @@
 "SynthScapes-Bench with a model: bench run --model (a bundle or an ssvg file), bench table2 and bench edit on a tiny set."
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_table2_writes_six_rows(setup, capsys):
     out_json = setup["dir"] / "t2.json"
     b = setup["bundle"]
     rc, out, err = _cli(capsys, "bench", "table2", setup["data"], "--classifier", setup["clf"], "--model", b, "--max-clips", 3,
-                        "--seed", 2, "--out", out_json)
+                        "--seed", 2, "--out", out_json, "--also", f"again={setup['clf']}")
     assert rc == 0, err
     res = json.loads(out_json.read_text())
     names = [(r["method"], r["label"]) for r in res["rows"]]
@@ -72,7 +73,12 @@ def test_table2_writes_six_rows(setup, capsys):
     assert res["seed"] == 2 and res["split"] == "test" and res["package_version"] and "table2" in res["command"]
     assert all(r["generator"] == str(b / "generator.safetensors") for r in res["rows"][:5]) and res["rows"][5]["generator"] is None
     assert all(r["results"]["num_fake"] == 3 for r in res["rows"])
-    assert len([l for l in out.splitlines() if l.startswith("| ")]) == 1 + 6 and "ssvg (sound=none)" in out
+    # every table twice (main classifier, then --also's): the rows, then consistency per class
+    assert len([l for l in out.splitlines() if l.startswith("| ")]) == 2 * 2 * (1 + 6) and "ssvg (sound=none)" in out
+    for r in res["rows"]:   # the same videos scored again by the same classifier give the same scores
+        assert r["also"]["again"]["results"]["consistency"] == r["results"]["consistency"]
+        classes = json.loads(Path(setup["data"], "synthscapes.json").read_text())["classes"]
+        assert r["results"]["consistency_per_class"] and set(r["results"]["consistency_per_class"]) <= set(classes)
     rc, _, err = _cli(capsys, "bench", "table2", setup["data"], "--classifier", setup["clf"], "--model", b, "--out", out_json)
     _one_sentence(rc, err, "--overwrite")
 

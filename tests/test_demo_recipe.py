@@ -34,7 +34,7 @@ def _fake_outputs(run: Path, data: Path) -> None:
     (run / "clip/config.json").write_text(json.dumps({"max_steps": 1500}))
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
     _ckpt(run / "inverter/image_encoder.safetensors", {"step": 1000})
-    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
+    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 800})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 
@@ -115,7 +115,7 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     with pytest.raises(UserError, match="add clip to --stages"): demo.plan(run, data, ["bundle"])   # clip is missing
     _ckpt(run / "clip/clip.safetensors", {"step": 1500})
     assert demo.plan(run, data, ["bundle"])[-1].done is False
-    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
+    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 800})
     os.utime(run / "bundle/bundle.json", (time.time() + 60,) * 2)
     assert demo.plan(run, data, ["bundle"])[-1].done
     (run / "ssvg/checkpoint.safetensors").write_bytes(b"x")              # not an input of the bundle
@@ -142,7 +142,7 @@ def test_run_records_each_stage_and_hands_the_recipe_to_the_bundle(tmp_path, mon
     ran = []
     def fake(argv):
         ran.append(argv)
-        if argv[0] == "train-ssvg": _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
+        if argv[0] == "train-ssvg": _ckpt(run / "ssvg/ssvg.safetensors", {"step": 800})
         if argv[0] == "bundle":
             facts = json.loads(Path(argv[argv.index("--training") + 1]).read_text())
             assert [shlex.split(l)[1] for l in facts["recipe"]][:2] == ["synthscapes", "bench"] and "ssvg" in facts["stage_seconds"]
@@ -256,7 +256,8 @@ def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--stages", "bundle"]) == 0
     training = verify_bundle(run / "bundle")["training"]
     assert training["data"] == demo.DEMO_DATA and len(training["recipe"]) == len(ORDER)
-    assert training["recipe"][0].startswith("sound-video-gen synthscapes ") and training["stage_seconds"] == {}
+    assert training["recipe"][0].startswith("sound-video-gen synthscapes DATA ") and training["stage_seconds"] == {}
+    assert str(run) not in json.dumps(training["recipe"]) and "--run-dir RUN/ssvg" in training["recipe"][6]   # no machine paths
     assert json.loads((run / "recipe.jsonl").read_text())["stage"] == "bundle"
     assert "wrote bundle" in capsys.readouterr().out
     # run again: the bundle is newer than its inputs, so nothing runs

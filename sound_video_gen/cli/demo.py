@@ -216,6 +216,15 @@ def _append_line(path: Path, record: dict) -> None:
     finally: os.close(fd)
 
 
+def _portable(line: str, steps: list[Planned]) -> str:
+    "A recipe line with this machine's folders named RUN, DATA and PACKAGE (the shipped demo bundle), as the README writes them."
+    data = next((str(p.out.parent) for p in steps if p.stage.name == "data"), None)
+    run = next((str(p.out.parent.parent) for p in steps if p.stage.name == "classifier"), None)
+    for path, name in ((str(package_bundle()), "PACKAGE"), (data, "DATA"), (run, "RUN")):
+        if path: line = line.replace(path, name)
+    return line
+
+
 def _recipe_facts(steps: list[Planned], log: Path) -> dict:
     "What the bundle records about how it was trained: every stage's command line and its last wall time."
     seconds, lines = {}, {p.stage.name: p.line for p in steps}
@@ -226,7 +235,7 @@ def _recipe_facts(steps: list[Planned], log: Path) -> dict:
             if isinstance(rec, dict) and rec.get("stage") in lines and isinstance(rec.get("argv"), list):
                 seconds[rec["stage"]] = rec.get("seconds")
                 lines[rec["stage"]] = shlex.join(rec["argv"])   # what actually ran
-    facts = {"recipe": list(lines.values()), "stage_seconds": seconds}
+    facts = {"recipe": [_portable(l, steps) for l in lines.values()], "stage_seconds": seconds}
     from_pkg = {k: str(v) for p in steps for k, v in p.inputs.items() if v.parent == package_bundle()}
     if from_pkg: facts["from_package"] = from_pkg
     return facts
