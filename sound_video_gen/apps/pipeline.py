@@ -395,8 +395,9 @@ def _run_training(p) -> dict:
     "Training facts a train-ssvg run folder records (config.json): generator, F_a, CLIP, steps."
     if p is None or not Path(p).is_dir() or not (Path(p) / "config.json").is_file(): return {}
     cfg = json.loads((Path(p) / "config.json").read_text())
-    keep = ("generator", "audio_encoder", "clip", "clip_pretrained", "max_steps", "batch_size", "seed")
-    return {"run_dir": str(p), **{k: cfg[k] for k in keep if k in cfg}}
+    keep = ("generator", "audio_encoder", "clip", "clip_pretrained", "teacher", "max_steps", "batch_size", "seed")
+    portable = lambda v: "/".join(Path(v).parts[-2:]) if isinstance(v, str) and Path(v).is_absolute() else v   # no machine paths
+    return {"run_dir": portable(str(p)), **{k: portable(cfg[k]) for k in keep if k in cfg}}
 
 def make_bundle(out: str | Path,                  # the bundle folder to create
                 generator,                        # a generator module, or its .safetensors / NVlabs .pkl file

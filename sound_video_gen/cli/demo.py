@@ -236,7 +236,7 @@ def _recipe_facts(steps: list[Planned], log: Path) -> dict:
                 seconds[rec["stage"]] = rec.get("seconds")
                 lines[rec["stage"]] = shlex.join(rec["argv"])   # what actually ran
     facts = {"recipe": [_portable(l, steps) for l in lines.values()], "stage_seconds": seconds}
-    from_pkg = {k: str(v) for p in steps for k, v in p.inputs.items() if v.parent == package_bundle()}
+    from_pkg = {k: f"PACKAGE/{v.name}" for p in steps for k, v in p.inputs.items() if v.parent == package_bundle()}
     if from_pkg: facts["from_package"] = from_pkg
     return facts
 

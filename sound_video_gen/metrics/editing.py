@@ -191,9 +191,11 @@ def video_edit_latents(model,                       # an SSVG model: E_a (`model
     if mode == "offsets": edit = dws
     else:
         beta = model.cfg.beta if beta is None else beta
-        rec = model.recurrent.to(dev).eval()
+        model = model.to(dev).eval()
         noise = torch.zeros(1, len(ws), 2, *ws.shape[1:], device=dev)   # deterministic: no input noise
-        r = rec.rollout(ws[:1], dws[None], beta=beta, sound="all", noise=noise if rec.cfg.noise_std > 0 else None)[0]
+        # either latent path (the paper's rollout, or the anchored one) from the first latent; its displacement is the edit
+        r = model.latents(windows[None].float().to(dev), ws[:1], beta=beta, sound="all", batch_size=batch,
+                          noise=noise if model.recurrent.cfg.noise_std > 0 else None)[0]
         edit = r - ws[:1]
     return edited_latents(ws, edit, alpha, groups, enc.groups), edit
 
