@@ -147,6 +147,16 @@ def _write_json(out, res: dict, overwrite: bool) -> None:
     print(f"wrote {out}")
 
 
+def _named_files(items: list[str], flag: str, form: str, what: str) -> dict:
+    "{name: file} for NAME=FILE arguments, each file checked."
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path: raise UserError(f"{flag} takes {form}, got {item!r}.")
+        out[name] = check_regular_file(path, f"{flag} {what} {name}")
+    return out
+
+
 def _table2(argv):
     from sound_video_gen.metrics.bench import per_class_table, results_table, table2
     p = ArgParser(prog="sound-video-gen bench table2", description="Table 2 on SynthScapes-Bench: the model with sound "
@@ -169,16 +179,8 @@ def _table2(argv):
     a = p.parse_args(argv)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     model, generator, folder = _model_and_generator(a)
-    also = {}
-    for item in a.also:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path: raise UserError(f"--also takes NAME=CLASSIFIER, got {item!r}.")
-        also[name] = check_regular_file(path, f"--also classifier {name}")
-    compare = {}
-    for item in a.compare:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not path: raise UserError(f"--compare takes LABEL=FILE, got {item!r}.")
-        compare[label] = check_regular_file(path, f"--compare model {label}")
+    also = _named_files(a.also, "--also", "NAME=CLASSIFIER", "classifier")
+    compare = _named_files(a.compare, "--compare", "LABEL=FILE", "model")
     enc = a.image_encoder
     if enc is None and folder is not None:
         from sound_video_gen.apps.pipeline import read_card

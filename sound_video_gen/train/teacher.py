@@ -19,17 +19,11 @@ from pathlib import Path
 import torch
 
 from sound_video_gen.core import UserError, atomic_path
+from sound_video_gen.metrics.detectors import file_sha256
 
 __all__ = ["teacher_key", "build_teachers", "load_teachers", "TeacherClips"]
 
 CACHE = ".teacher_cache"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
 
 
 def teacher_key(root: str | Path, encoder: str | Path, split: str = "train", refine_steps: int = 0, n_frames: int = 64) -> str:
@@ -39,7 +33,7 @@ def teacher_key(root: str | Path, encoder: str | Path, split: str = "train", ref
     if not meta.is_file(): raise UserError(f"{root} has no metadata.csv; teacher trajectories need a dataset folder made by 'synthscapes' or 'data'.")
     if not encoder.is_file(): raise UserError(f"image encoder {encoder} does not exist.")
     h = hashlib.sha256()
-    for part in (_sha256(meta), _sha256(encoder), json.dumps({"split": split, "refine_steps": refine_steps, "n_frames": n_frames, "v": 1})):
+    for part in (file_sha256(meta), file_sha256(encoder), json.dumps({"split": split, "refine_steps": refine_steps, "n_frames": n_frames, "v": 1})):
         h.update(part.encode())
     return h.hexdigest()[:16]
 
@@ -96,8 +90,8 @@ def build_teachers(root: str | Path,                 # the dataset folder (Synth
         ws = _invert_part(data["frames"][k * part_clips:(k + 1) * part_clips], enc, G, refine_steps, batch)
         with atomic_path(f) as tmp: save_file({"ws": ws}, str(tmp))
     ws = torch.cat([load_file(str(parts / f"part-{k:05d}.safetensors"))["ws"] for k in range(n_parts)])
-    meta = {"split": split, "refine_steps": str(refine_steps), "encoder_sha256": _sha256(Path(encoder)),
-            "dataset_metadata_sha256": _sha256(root / "metadata.csv"), "classes": json.dumps(data["classes"])}
+    meta = {"split": split, "refine_steps": str(refine_steps), "encoder_sha256": file_sha256(Path(encoder)),
+            "dataset_metadata_sha256": file_sha256(root / "metadata.csv"), "classes": json.dumps(data["classes"])}
     with atomic_path(out) as tmp: save_file({"ws": ws, "labels": data["labels"]}, str(tmp), metadata=meta)
     shutil.rmtree(parts, ignore_errors=True)
     return out
