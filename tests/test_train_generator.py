@@ -176,6 +176,96 @@ def test_kill_and_resume_is_bit_identical_on_synthscapes(tmp_path):
         train_generator(b.replace(G_lr=0.001, max_steps=9), data)
 
 
+KILL_SCRIPT = """
+import os, signal, sys, torch
+sys.path.insert(0, {tests!r})
+from test_train_generator import kill_cfg
+from sound_video_gen.train.generator import train_generator
+def kill(step, rec):
+    if step == {at}: os.kill(os.getpid(), signal.SIGKILL)   # after the checkpoint of step {at}, before the export
+train_generator(kill_cfg({run!r}), {data!r}, callback=kill)
+"""
+
+
+def kill_cfg(run_dir):
+    return get_config("train-generator-tiny").replace(run_dir=str(run_dir), max_steps=4, ckpt_every=2, sample_every=0,
+                                                     log_every=1, frames_per_clip=2, progress=False, device="cpu")
+
+
+def test_kill_between_final_checkpoint_and_export_resumes_to_the_final_g_ema(tmp_path):
+    "kill -9 after the last checkpoint, before G_ema.safetensors is written: the resume trains nothing and exports it."
+    import os, subprocess, sys
+    from sound_video_gen.data.synthscapes import make_synthscapes
+    from sound_video_gen.cli import dispatch
+    data = tmp_path / "ss"
+    make_synthscapes(data, classes=("rain", "volcano"), n_per_class=2, seconds=1.0, size=16, fps=8, progress=False)
+    train_generator(kill_cfg(tmp_path / "clean"), data)
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parent), run=str(tmp_path / "killed"), data=str(data), at=4))
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == -9, res.stderr[-2000:]
+    run = tmp_path / "killed"
+    assert read_checkpoint_meta(run / "checkpoint.safetensors")[1]["step"] == 4
+    stale = json.loads(_header(run / "G_ema.safetensors")).get("step")
+    assert stale == 2           # the export the kill left behind is the previous checkpoint's
+    cfg_file = tmp_path / "cfg.json"
+    kill_cfg(run).to_json(cfg_file)
+    assert dispatch(["train-generator", str(data), "--run-dir", str(run), "--config", str(cfg_file)]) == 0
+    a, b = load_generator(tmp_path / "clean" / "G_ema.safetensors"), load_generator(run / "G_ema.safetensors")
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
+    assert json.loads(_header(run / "G_ema.safetensors"))["step"] == 4
+
+
+def _header(path):
+    "The `meta` JSON of a generator file."
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f: return f.metadata()["meta"]
+
+
+def test_resuming_a_complete_run_says_nothing_to_do(tmp_path, capsys):
+    from sound_video_gen.cli import dispatch
+    cfg = tiny_cfg(tmp_path, max_steps=2, ckpt_every=0, sample_every=0, log_every=1)
+    train_generator(cfg, toy_images(16))
+    images = tmp_path / "img"
+    images.mkdir()
+    from sound_video_gen.train.generator import save_png
+    for i, im in enumerate(toy_images(16)): save_png(im, images / f"{i:02d}.png")
+    cfg_file = tmp_path / "cfg.json"
+    cfg.to_json(cfg_file)
+    before = (tmp_path / "run" / "log.jsonl").read_text()
+    assert dispatch(["train-generator", str(images), "--run-dir", cfg.run_dir, "--config", str(cfg_file)]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to do: the run in" in out and "is complete (step 2 of 2)" in out
+    assert (tmp_path / "run" / "log.jsonl").read_text() == before
+
+
+def test_two_identical_runs_save_the_same_global_rng_states(tmp_path):
+    "Stage 0 seeds Python's and NumPy's global RNGs, so the checkpoint's saved states repeat from run to run."
+    import random
+    import numpy as np
+    for name in ("a", "b"):
+        random.seed(int.from_bytes(name.encode(), "big")); np.random.seed(len(name) + ord(name))  # different histories
+        train_generator(tiny_cfg(tmp_path / name, max_steps=1, ckpt_every=1, sample_every=0), toy_images(16))
+    ta, _ = _ckpt_rng(tmp_path / "a" / "run" / "checkpoint.safetensors")
+    tb, _ = _ckpt_rng(tmp_path / "b" / "run" / "checkpoint.safetensors")
+    assert ta.keys() == tb.keys() and any("numpy" in k for k in ta) and any("python" in k for k in ta)
+    assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])]
+
+
+def _ckpt_rng(path):
+    state, _, meta = load_checkpoint(path)
+    out = {}
+    def walk(o, key):
+        if isinstance(o, torch.Tensor): out[key] = o
+        elif isinstance(o, (int, float)): out[key] = torch.tensor(o)
+        elif isinstance(o, dict): [walk(v, f"{key}.{k}") for k, v in o.items()]
+        elif isinstance(o, (list, tuple)): [walk(v, f"{key}.{i}") for i, v in enumerate(o)]
+    walk(state["rng"], "rng")
+    return out, meta
+
+
 DDP_SCRIPT = """
 import sys, torch
 sys.path.insert(0, {tests!r})

@@ -41,6 +41,24 @@ def _report(res, t0: float) -> None:
     if m: print(json.dumps({k[5:]: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
 
 
+def _complete_step(cfg, overwrite: bool) -> int | None:
+    "The step of a run in cfg.run_dir that has already reached max_steps (so resuming it trains nothing), else None."
+    from sound_video_gen.core import read_checkpoint_meta
+    ckpt = Path(cfg.run_dir or "") / "checkpoint.safetensors"
+    if overwrite or not cfg.run_dir or not ckpt.is_file(): return None
+    try: step = int(read_checkpoint_meta(ckpt)[1].get("step", -1))
+    except (UserError, ValueError, TypeError): return None   # the stage itself reports a damaged checkpoint
+    return step if step >= cfg.max_steps else None
+
+
+def _done(cfg, weights: str, rec: dict, complete: int | None) -> None:
+    if complete is not None:
+        print(f"nothing to do: the run in {cfg.run_dir} is complete (step {complete} of {cfg.max_steps}); "
+              f"{weights} is in {cfg.run_dir}")
+    else:
+        print(f"done: {cfg.run_dir}/{weights}; last step: " + json.dumps(rec))
+
+
 def _clip_pretrained(a, extra: dict) -> None:
     if a.clip_pretrained is not None: extra["clip_pretrained"] = None if a.clip_pretrained.lower() == "none" else a.clip_pretrained
     elif a.clip and Path(a.clip).suffix == ".safetensors": extra["clip_pretrained"] = None
@@ -126,9 +144,10 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
         ds = AVClipDataset(a.data, n_frames=a.frames, fps=cfg.model.fps, size=frozen.G.img_resolution, mel=cfg.model.mel,
                            split="train", train=True)
         print(ds.report())
+    complete = _complete_step(cfg, a.overwrite)
     rec = train_ssvg(cfg, ds, G=frozen.G, clip=frozen.clip, audio_encoder=frozen.audio_encoder,
                      resume=not a.overwrite, overwrite=a.overwrite)
-    print(f"done: {cfg.run_dir}/ssvg.safetensors; last step: " + json.dumps(rec))
+    _done(cfg, "ssvg.safetensors", rec, complete)
     return 0
 
 
@@ -150,8 +169,9 @@ def train_generator_main(argv: list[str] | None = None) -> int:
     cfg.generator_config()   # a bad generator name fails here, before anything is written
     set_threads(a)
     det = ssclf_frame_detector(a.ssclf) if a.ssclf else None
+    complete = _complete_step(cfg, a.overwrite)
     rec = train_generator(cfg, a.data, detector=det, resume=not a.overwrite, overwrite=a.overwrite)
-    print(f"done: {cfg.run_dir}/G_ema.safetensors; last step: " + json.dumps(rec))
+    _done(cfg, "G_ema.safetensors", rec, complete)
     return 0
 
 

@@ -45,7 +45,8 @@ from sound_video_gen.core import Config, UserError, atomic_path, get_config
 from sound_video_gen.generators.discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
 from sound_video_gen.generators.legacy import create_generator, save_generator
 from sound_video_gen.generators.stylegan2 import noise_rows
-from sound_video_gen.train.common import (DistEnv, RunDir, StepBatchSampler, dist_setup, dist_teardown, progress)
+from sound_video_gen.train.common import (DistEnv, RunDir, StepBatchSampler, dist_setup, dist_teardown, progress,
+                                          seed_for_rank)
 
 __all__ = ["GeneratorTrainConfig", "train_generator", "diff_augment", "AUGMENT_OPS", "load_images", "frame_images",
            "ssclf_frame_detector", "fd_detector_name", "image_grid", "save_png", "step_generator"]
@@ -395,6 +396,8 @@ def train_generator(cfg: GeneratorTrainConfig,
         raise UserError(f"the per-process batch {local_batch} must be a multiple of pl_batch_shrink {cfg.pl_batch_shrink}.")
     rows = Rows(env.rank * local_batch, local_batch, cfg.batch_size)
 
+    # Every global RNG this stage touches starts from the seed (Python's and NumPy's are saved in the checkpoint).
+    seed_for_rank(cfg.seed, env.rank)
     # Construct networks (before touching the run folder, so bad configs write nothing).
     gcfg = cfg.generator_config()
     if G is None:
@@ -545,8 +548,13 @@ def train_generator(cfg: GeneratorTrainConfig,
         if run.due(done, cfg.ckpt_every, cfg.max_steps):
             run.save(done, modules={"G": G, "D": D, "G_ema": G_ema}, optimizers={"G_opt": G_opt, "D_opt": D_opt},
                      extra={"pl_mean": pl_mean.detach().cpu().reshape(1), "cur_nimg": cur_nimg})
-            if env.is_main: save_generator(G_ema, run.path / "G_ema.safetensors", meta={"step": done, "kimg": cur_nimg / 1000})
+            if env.is_main and done < cfg.max_steps:   # the final export comes after the loop
+                save_generator(G_ema, run.path / "G_ema.safetensors", meta={"step": done, "kimg": cur_nimg / 1000})
             last_ckpt = done
         if callback is not None: callback(done, rec)
+    # The export after the loop: a run killed between its final checkpoint and the export above (or resumed when
+    # already complete) still ends with the final G_ema.
+    if env.is_main: save_generator(G_ema, run.path / "G_ema.safetensors", meta={"step": cfg.max_steps, "kimg": cur_nimg / 1000})
     dist_teardown(env)
+    if not rec and start >= cfg.max_steps: rec = dict((run.read_log() or [{}])[-1]) if env.is_main else {}
     return rec
