@@ -164,8 +164,18 @@ def test_seeded_init_is_stable(name):
     "create_generator(name, seed=0) reproduces the stored tiny weights (the golden files' origin)."
     G = create_generator(name, seed=0)
     H = load_generator(DATA / f"{name}.safetensors")
+    # Same random draws, but not bitwise: torch's vectorised randn (Box-Muller: log, sqrt, sin, cos) and the SG3
+    # input's exp/pow run through SLEEF kernels whose last bits depend on the CPU's ISA (scalar, AVX2, AVX-512).
+    # log(u) near u = 1 turns a 1-ulp difference into a larger relative one of a small radius, so the bound is
+    # relative to each tensor's scale (std; the mapping layers' randn is scaled by 1/lr_multiplier = 100).
+    # Measured, scalar against AVX-512: at most 1.2e-6 relative and 6e-7 of the scale absolute; 1e-5 leaves 10x.
     for (k, a), (k2, b) in zip(G.state_dict().items(), H.state_dict().items()):
-        assert k == k2 and torch.equal(a, b), k
+        assert k == k2, (k, k2)
+        scale = float(b.float().std()) if b.is_floating_point() and b.numel() > 1 else 1.0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * max(scale, 1e-3), msg=k)
+    other = create_generator(name, seed=1)
+    assert any((a - b).abs().max() > 1e-2 for a, b in zip(other.state_dict().values(), H.state_dict().values())
+               if a.is_floating_point() and a.numel() > 1)
 
 def test_named_configs_and_paper_config():
     names = list_generator_configs()

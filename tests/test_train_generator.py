@@ -299,9 +299,16 @@ def test_two_process_torchrun_matches_one_process(tmp_path):
     a, _ = _ckpt_tensors(tmp_path / "one" / "checkpoint.safetensors")
     b, _ = _ckpt_tensors(tmp_path / "two" / "checkpoint.safetensors")
     assert a.keys() == b.keys()
+    # Two processes sum each gradient in another order than one, so values differ in their last bits, and Adam
+    # (m / sqrt(v)) turns that into a full-size step difference for any element whose gradient nearly cancels.
+    # Per element there is no tight bound; per tensor there is: measured on AVX-512, AVX2 and scalar kernels,
+    # |a - b| <= 3.3e-6 |a| (Frobenius) for every weight, buffer and optimizer moment after 4 steps. 1e-4 leaves
+    # 30x. A wrong reduction (a rank that steps on its own half-batch, a sum for a mean in a non-Adam state, other
+    # rows) moves weights by O(lr) = 2.5e-3 per element, about 1e-3 of the norm.
     for k in a:
-        if k.startswith(".modules") or k.startswith(".extra"):
-            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+        if a[k].is_floating_point() and a[k].numel():
+            diff, ref = float((b[k].double() - a[k].double()).norm()), float(a[k].double().norm())
+            assert diff <= 1e-4 * ref + 1e-12, (k, diff, ref)
     assert any("w_avg" in k for k in a)      # G's running mean of w is compared too
     la = [json.loads(l) for l in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     lb = [json.loads(l) for l in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
