@@ -105,8 +105,7 @@ def test_clip_similarities_with_toy_encoders():
 
 
 def test_clip_scores_with_the_package_clip_and_audio_encoder():
-    clip_mod = pytest.importorskip("sound_video_gen.multimodal.clip")
-    ae = pytest.importorskip("sound_video_gen.multimodal.audio_encoder")
+    from sound_video_gen.multimodal import audio_encoder as ae, clip as clip_mod
     from sound_video_gen.core import get_config
     from sound_video_gen.metrics.av_scores import clip_scores
     torch.manual_seed(0)

@@ -95,7 +95,7 @@ def test_sync_score():
 
 @pytest.fixture(scope="module")
 def tiny_synthscapes(tmp_path_factory):
-    ss = pytest.importorskip("sound_video_gen.data.synthscapes")
+    from sound_video_gen.data import synthscapes as ss
     root = tmp_path_factory.mktemp("ss") / "data"
     ss.make_synthscapes(root, classes=("rain", "thunderstorm", "wind"), n_per_class=5, seconds=1.0, size=32,
                         splits=(0.6, 0.2, 0.2), progress=False)

@@ -1,5 +1,5 @@
 "The generate and edit apps without a browser: what Generate shows, what α changes, debouncing, stale renders."
-import threading, time
+import threading
 from datetime import datetime, timezone
 
 import numpy as np
@@ -146,14 +146,12 @@ def test_groups_limit_the_edit_to_their_layers(edit, pipe):
 def test_debouncing_coalesces_a_burst_of_changes(edit):
     made = (edit.frames_made, edit.videos_made)
     after = edit.after.value
+    edit.debounce.wait = 3600            # no timer fires during the test: the burst's outcome does not depend on delays
     for a in np.linspace(0.2, 2.6, 8):
         edit.alpha.value = float(a)
-        time.sleep(0.02)
     assert edit.debounce.pending and edit.frames_made == made[0]     # nothing rendered during the burst
-    deadline = time.time() + 60
-    while (edit.debounce.pending or edit._busy.locked() or edit.videos_made == made[1]) and time.time() < deadline:
-        time.sleep(0.05)
-    assert (edit.frames_made, edit.videos_made) == (made[0] + 1, made[1] + 1)
+    edit.debounce.flush()                # what the timer does once the burst is over
+    assert (edit.frames_made, edit.videos_made) == (made[0] + 1, made[1] + 1) and not edit.debounce.pending
     assert edit.after.value != after and edit.alpha.value == pytest.approx(2.6)
 
 
@@ -193,12 +191,30 @@ def test_an_uploaded_image_is_inverted_and_edited(edit, tmp_path):
     assert edit.editor is editor          # a new α re-renders one frame; the image is not inverted again
 
 
+class HandTimer:
+    "A stand-in for threading.Timer that the test fires by hand."
+    made = []
+    def __init__(self, interval, function):
+        self.interval, self.function, self.started, self.cancelled = interval, function, False, False
+        HandTimer.made.append(self)
+    def start(self): self.started = True
+    def cancel(self): self.cancelled = True
+    def fire(self):
+        if not self.cancelled: self.function()
+
+
 def test_debouncer_runs_once_after_the_last_call():
+    HandTimer.made.clear()
     calls = []
-    d = Debouncer(lambda: calls.append(time.perf_counter()), wait=0.15)
-    for _ in range(4):
-        d(); last = time.perf_counter(); time.sleep(0.05)
-    time.sleep(0.5)
-    assert len(calls) == 1 and calls[0] - last >= 0.14 and not d.pending
-    d(); d.flush(); time.sleep(0.3)
-    assert len(calls) == 2
+    d = Debouncer(lambda: calls.append(1), wait=0.15, timer=HandTimer)
+    for _ in range(4): d()
+    timers = HandTimer.made
+    assert len(timers) == 4 and all(t.started and t.interval == 0.15 for t in timers)
+    assert [t.cancelled for t in timers] == [True, True, True, False]   # each call restarts the wait
+    timers[0].function()            # a replaced timer that fires anyway (the race threading.Timer.cancel leaves) does nothing
+    assert calls == [] and d.pending
+    timers[-1].fire()
+    assert calls == [1] and not d.pending and d.fired == 1
+    timers[-1].function()           # firing twice runs nothing more
+    d(); d.flush(); HandTimer.made[-1].fire()
+    assert calls == [1, 1] and d.fired == 2

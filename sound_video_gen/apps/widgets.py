@@ -38,21 +38,24 @@ def _pipe(pipe, model) -> SoundToVideo:
 
 # %% ../../nbs/53_apps.widgets.ipynb #b7245c3c
 class Debouncer:
-    "Call `fn` once, `wait` seconds after the last of a burst of calls (a timer thread; `flush` runs a pending call now)."
-    def __init__(self, fn, wait: float = 0.25):
-        self.fn, self.wait, self.fired = fn, wait, 0
+    """Call `fn` once, `wait` seconds after the last of a burst of calls (a timer thread; `flush` runs a pending call
+    now, `join` waits for it). `timer` makes the timers: `threading.Timer`, or a stand-in that tests fire by hand."""
+    def __init__(self, fn, wait: float = 0.25, timer=threading.Timer):
+        self.fn, self.wait, self.fired, self.timer = fn, wait, 0, timer
         self._timer, self._lock = None, threading.Lock()
 
     def __call__(self, *_):
         with self._lock:
             if self._timer is not None: self._timer.cancel()
-            self._timer = threading.Timer(self.wait, self._fire)
+            box = []
+            self._timer = self.timer(self.wait, lambda: self._fire(box[0]))
+            box.append(self._timer)
             self._timer.daemon = True
             self._timer.start()
 
-    def _fire(self):
+    def _fire(self, t):
         with self._lock:
-            if self._timer is None or self._timer is not threading.current_thread(): return   # cancelled, or flushed
+            if self._timer is not t: return   # cancelled, replaced or flushed meanwhile
             self._timer = None
         self.fired += 1
         self.fn()
@@ -68,6 +71,11 @@ class Debouncer:
         t.cancel()
         self.fired += 1
         self.fn()
+
+    def join(self, timeout: float | None = None):
+        "Wait until the pending call (if any) has run."
+        t = self._timer
+        if t is not None and hasattr(t, "join"): t.join(timeout)
 
 # %% ../../nbs/53_apps.widgets.ipynb #3ac65ef2
 class _Cancelled(Exception): "A newer request replaced this one."
