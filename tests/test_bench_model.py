@@ -57,6 +57,22 @@ def test_run_with_a_bundle_records_the_model(setup, capsys):
     assert rc == 0 and "| ssvg (ssvg first) | bundle/generator.safetensors |" in out and "| linear-interpolation |" in out
 
 
+def test_sound_and_beta_change_the_scores_and_repeat_when_equal(setup, capsys):
+    "--sound and --beta reach the videos: each changes the scores; the same flags give the same scores."
+    log = setup["dir"] / "effects.jsonl"
+    def scores(*flags):
+        rc, _, err = _cli(capsys, "bench", "run", setup["data"], "--classifier", setup["clf"], "--method", "ssvg", "--model",
+                          setup["bundle"], "--max-clips", 4, "--log", log, *flags)
+        assert rc == 0, err
+        res = json.loads(log.read_text().splitlines()[-1])["results"]
+        return {k: v for k, v in res.items() if isinstance(v, float) and "time" not in k and "second" not in k}
+    base = scores("--sound", "first", "--beta", "0.5")
+    assert base and base == scores("--sound", "first", "--beta", "0.5")
+    for flags in (("--sound", "all", "--beta", "0.5"), ("--sound", "first", "--beta", "1.5")):
+        other = scores(*flags)
+        assert other.keys() == base.keys() and other != base, flags
+
+
 def test_table2_writes_six_rows(setup, capsys):
     out_json = setup["dir"] / "t2.json"
     b = setup["bundle"]
