@@ -277,12 +277,90 @@ def _edit_video(argv):
     return 0
 
 
+def _invert(argv):
+    import torch
+    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.model.inversion import METHODS, load_image_encoder, pixel_mse
+    from sound_video_gen.train.generator import load_images
+    from sound_video_gen.train.inversion import evaluate_inversion, load_feature_distance
+    p = ArgParser(prog="sound-video-gen bench invert", description="Reconstruction of held-out frames by inversion into "
+                  "W+: the image encoder alone, the projector from w_avg, and the projector started at the encoder's "
+                  "latents; pixel MSE (and, with --classifier, the classifier-feature distance), with seconds per image.")
+    p.add_argument("data", help="dataset folder (SynthScapes, Landscape, <class>/<clip> videos or images)")
+    p.add_argument("--model", required=True, help="a bundle folder or a shipped bundle's name: its generator and image encoder")
+    p.add_argument("--image-encoder", help="an image encoder .safetensors (default: the bundle's)")
+    p.add_argument("--classifier", help="classifier.safetensors from 'bench train': also score the classifier-feature distance")
+    p.add_argument("--images", type=ranged(int, 1, 100_000), default=32, help="held-out frames (default 32)")
+    p.add_argument("--steps", type=ranged(int, 1, 100_000), default=100, help="projector steps (default 100)")
+    p.add_argument("--methods", choices=METHODS, nargs="+", default=list(METHODS), help="methods to score (default: all three)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split of the frames (default test)")
+    p.add_argument("--seed", type=SEED, default=0, help="which frames are drawn, and the projector's seed")
+    p.add_argument("--threads", type=ranged(int, 1, 256), help="torch CPU threads")
+    p.add_argument("--out", help="write the results to this .json file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
+    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+    folder = find_bundle(a.model)
+    card = verify_bundle(folder)
+    files = card["files"]
+    enc_file = a.image_encoder or (str(folder / files["image_encoder"]["path"]) if "image_encoder" in files else None)
+    needs_encoder = any(m != "projector" for m in a.methods)
+    if enc_file is None and needs_encoder:
+        raise UserError(f"the bundle {folder.name} has no image encoder; pass --image-encoder or --methods projector.")
+    G = load_generator(folder / files["generator"]["path"]).eval().requires_grad_(False)
+    enc = load_image_encoder(check_regular_file(enc_file, "image encoder")) if enc_file else None
+    images = load_images(a.data, G.img_resolution, frames_per_clip=2, split=a.split)
+    if len(images) < a.images: raise UserError(f"the {a.split} split has {len(images)} frames; ask for --images {len(images)} or fewer.")
+    images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(a.seed))[:a.images]]
+    metrics = {"mse": pixel_mse}
+    described = {"mse": "pixel MSE in [-1, 1]"}
+    if a.classifier:
+        feat = load_feature_distance(check_regular_file(a.classifier, "classifier"))
+        metrics[feat.name] = feat
+        described[feat.name] = "ClassifierFeatureDistance on the SynthScapes-Bench classifier (not LPIPS)"
+    methods = evaluate_inversion(G, images, enc, tuple(a.methods), metrics, steps=a.steps, seed=a.seed)
+    enc_meta = {}
+    if enc_file:
+        from sound_video_gen.core import read_checkpoint_meta
+        enc_meta = read_checkpoint_meta(enc_file)[1]
+    res = {**_provenance("invert", argv), "bundle": _rel(folder), "dataset": Path(a.data).name, "split": a.split,
+           "n_images": int(len(images)), "seed": a.seed, "projector_steps": a.steps,
+           "projector_objective": "pixel MSE (the default distance)",
+           "render": "latents rendered with the generator's fixed noise (noise_mode='const')",
+           "image_encoder": {"file": _rel(enc_file), "sha256": file_sha256(enc_file), "training_steps": enc_meta.get("step"),
+                             "losses": enc_meta.get("losses")} if enc_file else None,
+           "generator": {"file": _rel(folder / files["generator"]["path"]), "sha256": files["generator"].get("sha256")},
+           "metrics": described, "methods": methods,
+           "timing": f"seconds_per_image with {torch.get_num_threads()} torch thread(s) on {_cpu_name()}",
+           "package_version": _version()}
+    _write_json(out, res, a.overwrite)
+    names = list(metrics)
+    print("| method | " + " | ".join(names) + " | s / image |\n|---|" + "---|" * (len(names) + 1))
+    for m, r in methods.items():
+        print(f"| {m} | " + " | ".join(f"{r[k]:.4f}" for k in names) + f" | {r['seconds_per_image']:.3f} |")
+    return 0
+
+
 def _files(model_file, generator) -> dict:
     "The model and generator files a score was computed with, each with its SHA-256 (a named config has none)."
     from sound_video_gen.metrics.detectors import file_sha256
     g = Path(generator)
     return {"model": {"file": _rel(model_file), "sha256": file_sha256(model_file)},
             "generator": {"file": _rel(generator), "sha256": file_sha256(g) if g.is_file() else None}}
+
+
+def _cpu_name() -> str:
+    "The CPU's model name (Linux /proc/cpuinfo), else the platform's machine type."
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"): return line.split(":", 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
 
 
 def _rel(path) -> str:
@@ -297,19 +375,21 @@ def _version() -> str:
     return sound_video_gen.__version__
 
 
-SUB = {"train": _train, "run": _run, "table": _table, "table2": _table2, "edit": _edit, "edit-video": _edit_video}
+SUB = {"train": _train, "run": _run, "table": _table, "table2": _table2, "edit": _edit, "edit-video": _edit_video,
+       "invert": _invert}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: sound-video-gen bench {train,run,table,table2,edit,edit-video} ...\n\n"
+        print("usage: sound-video-gen bench {train,run,table,table2,edit,edit-video,invert} ...\n\n"
               "  train   train the benchmark classifier on a SynthScapes folder\n"
               "  run     score a method (FVD-SS, IS-SS, consistency, sync)\n"
               "  table   print the records of a results .jsonl as a table\n"
               "  table2  Table 2: the model (sound all/first/none) and the baselines on the bundle's generator\n"
               "  edit    editing success of w + α·E_a(x) on random scenes\n"
-              "  edit-video  video editing: consistency with and sync to the new sound, stability, layout kept")
+              "  edit-video  video editing: consistency with and sync to the new sound, stability, layout kept\n"
+              "  invert  reconstruction of held-out frames by the image encoder, the projector and both")
         return 0
-    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run, table, table2, edit or edit-video.")
+    if argv[0] not in SUB: raise UserError(f"unknown bench command {argv[0]!r}; choose train, run, table, table2, edit, edit-video or invert.")
     return SUB[argv[0]](argv[1:])
