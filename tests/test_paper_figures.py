@@ -37,20 +37,41 @@ def _run_all():
 
 
 def test_committed_quick_results_match_the_code():
-    "A committed quick result whose config hash no longer matches its notebook, parameters and bundle is stale."
-    from sound_video_gen.apps.figures import config_hash, result_config
+    """A committed quick result is stale when its config hash no longer matches its notebook, parameters and bundle,
+    or when a package file it was made with has changed since."""
+    from sound_video_gen.apps.figures import config_hash, result_config, stale_code
     ra = _run_all()
     checked = 0
     for path in sorted((PF / "results").glob("*_quick.json")):
         rec = json.loads(path.read_text())
-        for key in ("seed", "config_hash", "protocol", "detector_sha256", "package_version", "git_commit"):
+        for key in ("seed", "config_hash", "protocol", "detector_sha256", "package_version", "git_commit", "code"):
             assert key in rec, (path.name, key)
         name = rec["config"]["notebook"]
         params = ra.effective_params(name, "quick")
         want = config_hash(result_config(name, params, params.get("model")))
-        assert rec["config_hash"] == want, f"{path.name} is stale: rerun `make figures` (or run_all.py --only {name})"
+        rerun = f"rerun `make figures` (or run_all.py --only {name})"
+        assert rec["config_hash"] == want, f"{path.name} is stale: {rerun}"
+        assert len(rec["code"]) >= 5 and "core.py" in rec["code"], path.name
+        changed = stale_code(rec["code"])
+        assert not changed, f"{path.name} is stale: {', '.join(changed)} changed since it was made; {rerun}"
         checked += 1
     assert checked >= 1
+
+
+def test_the_stale_check_sees_a_changed_package_file(tmp_path):
+    import shutil
+    import sound_video_gen
+    from sound_video_gen.apps.figures import code_checksums, stale_code
+    from sound_video_gen.model import ssvg
+    code = code_checksums([sound_video_gen, ssvg])
+    assert set(code) == {"__init__.py", "model/ssvg.py"}
+    copy = tmp_path / "pkg"
+    for rel in code: (copy / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy(Path(sound_video_gen.__file__).parent / rel, copy / rel)
+    assert stale_code(code, copy) == []
+    (copy / "model" / "ssvg.py").write_text((copy / "model" / "ssvg.py").read_text().replace("def ", "def  ", 1))
+    assert stale_code(code, copy) == ["model/ssvg.py"]
+    (copy / "__init__.py").unlink()
+    assert stale_code(code, copy) == ["__init__.py", "model/ssvg.py"]
 
 
 def test_the_config_hash_sees_a_changed_parameter():

@@ -199,11 +199,14 @@ def test_kill_between_final_checkpoint_and_export_resumes_to_the_final_g_ema(tmp
     from sound_video_gen.cli import dispatch
     data = tmp_path / "ss"
     make_synthscapes(data, classes=("rain", "volcano"), n_per_class=2, seconds=1.0, size=16, fps=8, progress=False)
-    train_generator(kill_cfg(tmp_path / "clean"), data)
-    script = tmp_path / "kill.py"
-    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parent), run=str(tmp_path / "killed"), data=str(data), at=4))
     env = {**os.environ, "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    def run(name, at):   # both runs in a fresh process with the same thread count: bitwise comparable
+        script = tmp_path / f"{name}.py"
+        script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parent), run=str(tmp_path / name), data=str(data), at=at))
+        return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    res = run("clean", -1)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run("killed", 4)
     assert res.returncode == -9, res.stderr[-2000:]
     run = tmp_path / "killed"
     assert read_checkpoint_meta(run / "checkpoint.safetensors")[1]["step"] == 4

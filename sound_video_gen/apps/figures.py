@@ -15,8 +15,8 @@ from ..audio import plot_mel
 from ..model.ssvg import SSVG
 
 # %% auto #0
-__all__ = ['OUTPUT_PARAMS', 'filmstrip', 'group_rollouts', 'group_change', 'plot_log', 'config_hash', 'git_commit', 'provenance',
-           'bundle_checksums', 'result_config']
+__all__ = ['OUTPUT_PARAMS', 'filmstrip', 'group_rollouts', 'group_change', 'plot_log', 'config_hash', 'git_commit',
+           'code_checksums', 'stale_code', 'provenance', 'bundle_checksums', 'result_config']
 
 # %% ../../nbs/54_apps.figures.ipynb #85e2b655
 def filmstrip(rows: dict, mel=None, mel_cfg=None, fps=None, figsize_per=1.1):
@@ -91,12 +91,39 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
     return r.stdout.strip() if r.returncode == 0 else None
 
+def _package_root() -> Path:
+    import sound_video_gen
+    return Path(sound_video_gen.__file__).resolve().parent
+
+def code_checksums(modules=None) -> dict:
+    """Path (inside the package) -> 16 hex digits of the SHA-256 of each package source file loaded in this process
+    (or of `modules`): the code a result was made with."""
+    import sys
+    root, out = _package_root(), {}
+    for m in (sys.modules.values() if modules is None else modules):
+        f = getattr(m, "__file__", None)
+        if not f or not getattr(m, "__name__", "").startswith("sound_video_gen"): continue
+        f = Path(f).resolve()
+        if f.suffix == ".py" and f.is_relative_to(root):
+            out[f.relative_to(root).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+    return dict(sorted(out.items()))
+
+def stale_code(code: dict, root: str | Path | None = None) -> list[str]:
+    "The files of a result's `code_checksums` that differ from (or are missing in) the package at `root` (default: this one)."
+    root = Path(root) if root is not None else _package_root()
+    changed = []
+    for rel, digest in sorted(code.items()):
+        f = root / rel
+        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest()[:16] != digest: changed.append(rel)
+    return changed
+
 def provenance(seed: int, config, protocol: str, detector_sha256: str | None = None) -> dict:
-    "The fields every committed result records: seed, config hash (and the config), protocol, detector checksum, version, commit."
+    """The fields every committed result records: seed, config hash (and the config), protocol, detector checksum,
+    version, commit, and the checksums of the package files that made it (`code_checksums`)."""
     import sound_video_gen
     return {"seed": seed, "config_hash": config_hash(config), "config": config.to_dict() if hasattr(config, "to_dict") else config,
             "protocol": protocol, "detector_sha256": detector_sha256, "package_version": sound_video_gen.__version__,
-            "git_commit": git_commit()}
+            "git_commit": git_commit(), "code": code_checksums()}
 
 # %% ../../nbs/54_apps.figures.ipynb #3a8b8213
 OUTPUT_PARAMS = ("results_dir", "work_dir")   # where a notebook writes: not part of what determines its result
