@@ -39,6 +39,11 @@ def _check_file(path) -> Path:
     if size == 0: raise UserError(f"{p} is empty (0 bytes).")
     return p
 
+def _check_rate(p: Path, rate: int) -> None:
+    "A stored sample rate a sound can have (1 kHz to 384 kHz); a file at 1 Hz would take hours to resample."
+    if not 1000 <= rate <= 384_000:
+        raise UserError(f"{p} is stored at {rate} Hz; a sound needs a sample rate between 1000 and 384000 Hz.")
+
 def _read_soundfile(p: Path, offset: float, duration: float | None):
     import soundfile as sf
     info = sf.info(str(p))
@@ -110,6 +115,7 @@ def load_audio(path: str | Path,       # an audio file, or a video/container wit
         raise UserError(f"{p} contains no audio samples" + (" after the requested offset." if offset else "."))
     if not np.isfinite(data).all():
         raise UserError(f"{p} contains NaN or infinite samples; the file is corrupt.")
+    _check_rate(p, file_sr)
     wave = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
     if mono: wave = wave.mean(0)
     if sr is not None and sr != file_sr:
@@ -205,6 +211,7 @@ class AudioStream:
         if isinstance(source, (str, Path)):
             self.path, self.wave = _check_file(source), None
             self.kind, self.sample_rate, self.channels = self._open_info()
+            _check_rate(self.path, self.sample_rate)
         else:
             w = source.detach().cpu().float().numpy() if isinstance(source, torch.Tensor) else np.asarray(source, np.float32)
             if w.ndim == 1: w = w[None]

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'make_dir', 'check_ranges', 'run_cli', 'seed_everything',
-           'get_device', 'Config', 'add_config_dir', 'list_configs', 'config_class', 'config_from_dict', 'get_config',
-           'atomic_path', 'atomic_write_text', 'flatten_state', 'unflatten_state', 'save_checkpoint',
-           'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
+__all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'read_json', 'make_dir', 'check_ranges', 'run_cli',
+           'seed_everything', 'get_device', 'Config', 'add_config_dir', 'list_configs', 'config_class',
+           'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'flatten_state', 'unflatten_state',
+           'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
 
 # %% ../nbs/00_core.ipynb #9edc7150
 class UserError(Exception):
@@ -32,6 +32,28 @@ def check_regular_file(path: str | Path, what: str = "file") -> Path:
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"{p} is not a regular file (a pipe, FIFO or device); save the {what} to a file first.")
     return p
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+def read_json(path: str | Path, what: str = "JSON file", kind: type | None = dict, max_bytes: int = 16 * 2**20):
+    """The JSON value in the regular file `path`, or one sentence why not: missing, a FIFO or device, larger than
+    `max_bytes`, not UTF-8, not JSON (NaN and Infinity included), nested too deeply, or not of type `kind`."""
+    p = check_regular_file(path, what)
+    if p.stat().st_size > max_bytes:
+        raise UserError(f"{what} {p} is {p.stat().st_size / 2**20:.0f} MiB; at most {max_bytes / 2**20:.0f} MiB is read.")
+    try: text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError: raise UserError(f"{what} {p} is not a UTF-8 text file.") from None
+    except OSError as e: raise UserError(f"cannot read {what} {p}: {e.strerror}.") from None
+    try: value = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as e:
+        where = f" at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise UserError(f"{what} {p} is not valid JSON ({getattr(e, 'msg', str(e))}{where}).") from None
+    except RecursionError: raise UserError(f"{what} {p} is nested too deeply.") from None
+    if kind is not None and not isinstance(value, kind):
+        raise UserError(f"{what} {p} must hold a JSON {'object' if kind is dict else kind.__name__}, "
+                        f"got a {type(value).__name__}.")
+    return value
 
 def make_dir(path: str | Path, what: str = "folder") -> Path:
     "Create a folder (and its parents) or say in one sentence why it cannot be (a file in the way, no permission)."
@@ -275,7 +297,8 @@ def atomic_path(path: str | Path, overwrite: bool = True):
     if not path.parent.exists(): raise UserError(f"folder {path.parent} does not exist.")
     if not path.parent.is_dir(): raise UserError(f"{path.parent} is a file, not a folder.")
     if path.is_dir(): raise UserError(f"{path} is a folder; give a file name.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try: fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e: raise UserError(f"cannot write {path}: {e.strerror or e}.") from None
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -6,6 +6,7 @@ import math
 import os
 import stat
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -35,6 +36,22 @@ def files(tmp_path_factory):
     (d / "notobj.jsonl").write_text("[1, 2, 3]\n")
     (d / "junk.pkl").write_bytes(b"\x80\x04not really a pickle")
     (d / "data").mkdir()
+    # residue of the hostile-input run: malformed JSON in bundles and facts files, a lying generator, a 1 Hz sound
+    deep = "[" * 100_000 + "]" * 100_000
+    for name, content in {"notjson": b"{nope", "deep": deep.encode(), "binary": b"\xff\xfe\x00\x80", "latin1": '{"name": "caf\xe9"}'.encode("latin-1"),
+                          "list": b"[1, 2]"}.items():
+        (d / f"bundle_{name}").mkdir()
+        (d / f"bundle_{name}" / "bundle.json").write_bytes(content)
+        (d / f"facts_{name}.json").write_bytes(content)
+    (d / "facts_nan.json").write_text('{"fvd": NaN}')
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    tiny = Path(__file__).parent / "data"
+    with safe_open(str(tiny / "stylegan2-tiny.safetensors"), "pt") as f: meta = dict(f.metadata())
+    with safe_open(str(tiny / "stylegan3-t-tiny.safetensors"), "pt") as f: meta["config"] = f.metadata()["config"]
+    save_file(load_file(str(tiny / "stylegan2-tiny.safetensors")), str(d / "liar.safetensors"), metadata=meta)  # SG3 config, SG2 tensors
+    (d / "header_not_json.safetensors").write_bytes((20).to_bytes(8, "little") + b"{not json at all!!!}")
+    sf.write(d / "one_hz.wav", np.random.default_rng(0).uniform(-0.5, 0.5, 20).astype("float32"), 1)
     return d
 
 
@@ -115,7 +132,37 @@ CASES = {
     "bench edit --alpha inf": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "m", "--alpha", "inf"], "finite"),
     "bench edit --model FIFO": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "fifo.pkl"], "bundle"),
     "bench table2 --out folder": (lambda d: ["bench", "table2", d / "data", "--classifier", d / "c", "--model", d / "m", "--out", d], ".json"),
+    # outputs where nothing can be written, and a bundle output that is a file
+    "generate -o under /proc": (lambda d: ["generate", d / "tone.wav", "-o", "/proc/svg-test.mp4", "--quiet"], "cannot write /proc/svg-test.mp4"),
+    "edit-image -o under /proc": (lambda d: ["edit-image", d / "tone.wav", "--seed", "1", "-o", "/proc/svg-test.png"], "cannot write"),
+    "generator --grid under /proc": (lambda d: ["generator", "stylegan2-tiny", "--grid", "/proc/svg-test.png"], "cannot write"),
+    "bundle under /proc": (lambda d: ["bundle", "/proc/svg-test", *BUNDLE_FROM_DEMO], "cannot write the bundle"),
+    "bundle output is a file": (lambda d: ["bundle", d / "a_file", *BUNDLE_FROM_DEMO, "--overwrite"], "a bundle is written as a folder"),
+    "bundle --overwrite on a folder that is not a bundle": (lambda d: ["bundle", d, *BUNDLE_FROM_DEMO, "--overwrite"], "not a bundle"),
+    # malformed JSON: bundle cards, facts and scores files
+    **{f"generate with a {k} bundle.json": (lambda d, k=k: ["generate", d / "tone.wav", "-o", d / "v.mp4", "--model", d / f"bundle_{k}"], msg)
+       for k, msg in {"notjson": "not valid JSON", "deep": "nested too deeply", "binary": "not a UTF-8", "latin1": "not a UTF-8",
+                      "list": "not a sound_video_gen.bundle/1 card"}.items()},
+    **{f"bundle --{flag} {k}": (lambda d, k=k, flag=flag: ["bundle", d / "nb", *BUNDLE_FROM_DEMO, f"--{flag}", d / f"facts_{k}.json"], msg)
+       for flag in ("scores", "training")
+       for k, msg in {"notjson": "not valid JSON", "deep": "nested too deeply", "binary": "not a UTF-8", "list": "must hold a JSON object",
+                      "nan": "NaN is not a JSON number"}.items()},
+    "bundle --scores FIFO": (lambda d: ["bundle", d / "nb", *BUNDLE_FROM_DEMO, "--scores", d / "fifo.json"], "not a regular file"),
+    # generator files that are not what they say
+    "generator header not JSON": (lambda d: ["generator", d / "header_not_json.safetensors", "--grid", d / "g.png"], "not a safetensors"),
+    "generator liar": (lambda d: ["generator", d / "liar.safetensors", "--grid", d / "g.png"], "does not fit StyleGAN3Generator"),
+    "train-ssvg --generator liar": (lambda d: ["train-ssvg", d / "data", "--run-dir", d / "r", "--generator", d / "liar.safetensors"],
+                                    "does not fit"),
+    # values that used to hang or slip through
+    "synthscapes --splits nan,1,1": (lambda d: ["synthscapes", d / "ss", "--splits", "nan,1,1"], "three fractions"),
+    "generate a 1 Hz sound": (lambda d: ["generate", d / "one_hz.wav", "-o", d / "v.mp4", "--quiet"], "stored at 1 Hz"),
+    "bench edit --scenes huge": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "m", "--scenes", "1000000"],
+                                 "[1, 1024]"),
+    "bench edit thousands of --alpha": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "m", "--alpha",
+                                                   *[str(i / 1000) for i in range(2000)]], "at most 64 values"),
 }
+DEMO = Path(__file__).resolve().parent.parent / "sound_video_gen" / "pretrained" / "demo"
+BUNDLE_FROM_DEMO = ["--model", DEMO / "ssvg.safetensors", "--generator", DEMO / "generator.safetensors"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

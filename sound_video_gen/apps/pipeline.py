@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..core import (UserError, atomic_path, atomic_write_text, config_from_dict, get_config, get_device,
-                                  load_checkpoint, read_checkpoint_meta, save_checkpoint)
+                                  load_checkpoint, read_checkpoint_meta, read_json, save_checkpoint)
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
 from ..generators.legacy import create_generator, load_generator, save_generator
 from ..generators.stylegan3 import input_affine_constant, is_stylegan3
@@ -414,9 +414,14 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
                ) -> Path:
     "Assemble a bundle: the four networks as safetensors and `bundle.json` (roles, sha256, mel config, fps, training, scores)."
     out = Path(out)
+    if out.exists() and not out.is_dir(): raise UserError(f"{out} is a file; a bundle is written as a folder.")
     if out.exists() and not overwrite: raise UserError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    if out.is_dir() and any(out.iterdir()) and not (out / BUNDLE_CARD).is_file():
+        raise UserError(f"{out} is a folder that is not a bundle (no {BUNDLE_CARD}); overwrite replaces only bundles, "
+                        "so pick a new or empty folder.")
     if not out.parent.is_dir(): raise UserError(f"folder {out.parent} does not exist.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try: tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e: raise UserError(f"cannot write the bundle {out}: {e.strerror or e}.") from None
     try:
         facts = _run_training(model if not isinstance(model, torch.nn.Module) else None)
         savers = {"generator": lambda m, p: save_generator(m, p), "ssvg": lambda m, p: save_ssvg(p, m),
@@ -515,8 +520,7 @@ def read_card(folder: str | Path) -> dict:
     if not folder.is_dir(): raise UserError(f"bundle {folder} is not a folder.")
     f = folder / BUNDLE_CARD
     if not f.is_file(): raise UserError(f"{folder} is not a bundle: it has no {BUNDLE_CARD}.")
-    try: card = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError): raise UserError(f"{f} is not valid JSON.") from None
+    card = read_json(f, "bundle card", kind=None, max_bytes=2**20)   # a card lists files: a megabyte is plenty
     if not isinstance(card, dict) or card.get("format") != BUNDLE_FORMAT:
         raise UserError(f"{f} is not a {BUNDLE_FORMAT} card.")
     return card

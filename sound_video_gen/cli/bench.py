@@ -14,6 +14,7 @@ from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_out, ranged
 from sound_video_gen.core import UserError, atomic_write_text, check_regular_file, get_config, list_configs
 
 BETA = ranged(float, 0, 10)
+MAX_ALPHAS = 64   # `bench edit` renders every scene once per α
 MODEL_HELP = "a bundle folder, a shipped bundle's name (e.g. demo), or an ssvg.safetensors file"
 
 
@@ -208,13 +209,15 @@ def _edit(argv):
     _model_args(p, "SynthScapes dataset folder (the split's windows are the sounds)", "generator (default: the bundle's)")
     p.add_argument("--alpha", type=ranged(float, -10, 10), nargs="+", default=[0.5, 1.0, 2.0], help="edit strengths α (default 0.5 1 2)")
     p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
-    p.add_argument("--scenes", type=ranged(int, 1, 100_000), default=64, help="random scenes (default 64)")
+    p.add_argument("--scenes", type=ranged(int, 1, 1024), default=64,
+                   help="random scenes (default 64; at most 1024, as every edit of every scene is held for scoring)")
     p.add_argument("--psi", type=PSI, default=0.7, help="truncation of the scenes' latents (default 0.7)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split whose windows are used (default test)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", help="write the results to this .json file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
+    if len(a.alpha) > MAX_ALPHAS: raise UserError(f"--alpha takes at most {MAX_ALPHAS} values (one table row each), got {len(a.alpha)}.")
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     model_file, generator, folder = _model_and_generator(a)
     det = load_classifier(a.classifier)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from sound_video_gen.cli.common import FPS, PSI, SECONDS, SEED, ArgParser, check_out, ranged
-from sound_video_gen.core import UserError, check_regular_file, make_dir
+from sound_video_gen.core import UserError, check_regular_file, make_dir, read_json
 
 MEDIA_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".m4a", ".aac",
               ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
@@ -111,7 +111,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
         print(f"{a.out}: ok ({listed})")
         return 0
     if not a.model: raise UserError("pass --model (ssvg.safetensors or a train-ssvg run folder), or --verify.")
-    run = json.loads((Path(a.model) / "config.json").read_text()) if (Path(a.model) / "config.json").is_file() else {}
+    run = read_json(Path(a.model) / "config.json", "run config") if (Path(a.model) / "config.json").is_file() else {}
     def pick(flag, key):
         if flag: return flag
         v = run.get(key)
@@ -119,16 +119,9 @@ def bundle_main(argv: list[str] | None = None) -> int:
     generator = pick(a.generator, "generator")
     if generator is None: raise UserError("pass --generator (the run folder does not name an existing generator file).")
     training = {}
-    if a.training:
-        f = check_regular_file(a.training, "training facts file")
-        try: training = json.loads(f.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError): raise UserError(f"--training {a.training} is not a JSON file.") from None
-        if not isinstance(training, dict): raise UserError(f"--training {a.training} holds a JSON {type(training).__name__}, not an object.")
+    if a.training: training = read_json(a.training, "--training facts file", max_bytes=2**20)
     if a.data: training["data"] = a.data
-    scores = None
-    if a.scores:
-        try: scores = json.loads(Path(a.scores).read_text())
-        except (OSError, json.JSONDecodeError): raise UserError(f"--scores {a.scores} is not a readable JSON file.") from None
+    scores = read_json(a.scores, "--scores file", max_bytes=2**20) if a.scores else None
     out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), a.image_encoder, name=a.name,
                       training=training or None, scores=scores, description=a.description,
                       overwrite=a.overwrite, dtype=a.dtype)

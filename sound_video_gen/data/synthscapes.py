@@ -4,7 +4,7 @@
 
 # %% ../../nbs/20_data.synthscapes.ipynb #d2a5ccd0
 from __future__ import annotations
-import json
+import json, math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -494,7 +494,7 @@ def make_synthscapes(out_dir: str | Path,           # dataset folder (created)
     if bad or not classes: raise UserError(f"unknown SynthScapes classes {bad}; choose from {', '.join(CLASSES)}.")
     if len(set(classes)) != len(classes): raise UserError("classes must not repeat.")
     if not (isinstance(n_per_class, (int, np.integer)) and 1 <= n_per_class <= 100_000): raise UserError(f"n_per_class must be an integer in [1, 100000], got {n_per_class!r}.")
-    if len(splits) != 3 or min(splits) < 0 or abs(sum(splits) - 1) > 1e-6: raise UserError(f"splits must be three fractions that sum to 1, got {splits}.")
+    if len(splits) != 3 or not all(math.isfinite(x) and x >= 0 for x in splits) or not abs(sum(splits) - 1) <= 1e-6: raise UserError(f"splits must be three fractions that sum to 1, got {splits}.")
     _check_args(seconds, fps, sr); _size(size)
     if not 1 <= workers <= 64: raise UserError(f"workers must be in [1, 64], got {workers}.")
     out = Path(out_dir)
