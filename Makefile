@@ -9,7 +9,7 @@ export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test sync nbtest pytest test-slow test-browser browser-deps bench clean-venv demo figures figures-smoke
+.PHONY: install test test-isa sync nbtest pytest test-slow test-browser browser-deps bench clean-venv demo figures figures-smoke
 
 ## Create .venv if missing and install the package with its dev extras (a no-op when up to date).
 install: $(STAMP)
@@ -34,6 +34,11 @@ nbtest: install
 
 pytest: install
 	@$(PY) -m pytest -q -ra tests
+
+## pytest again on torch's scalar CPU kernels (no AVX): a test that holds only on one instruction set fails here.
+test-isa: install
+	@echo "pytest with ATEN_CPU_CAPABILITY=default (scalar kernels)"
+	@ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -ra tests
 
 ## Slow tier too (minutes on 2 cores).
 test-slow: install
