@@ -24,7 +24,7 @@ def _bundle(name: str, folder: str):
     from sound_video_gen.core import get_config
     from sound_video_gen.generators.legacy import create_generator
     from sound_video_gen.model.ssvg import SSVG
-    from sound_video_gen.apps.pipeline import find_bundle, make_bundle
+    from sound_video_gen.model.bundle import find_bundle, make_bundle
     if name == "shipped": return find_bundle("demo")
     g, m = CONFIGS[name]
     G = create_generator(g, seed=0, **OVERRIDES.get(name, {})).eval()

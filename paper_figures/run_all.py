@@ -44,7 +44,7 @@ def effective_params(name: str, profile: str) -> dict:
 
 def _bundle_missing(name_or_path) -> str | None:
     "Why a model bundle cannot be found, or None when it can (a shipped name or a folder)."
-    from sound_video_gen.apps.pipeline import find_bundle
+    from sound_video_gen.model.bundle import find_bundle
     from sound_video_gen.core import UserError
     try:
         find_bundle(name_or_path)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_audio.ipynb #08d2548f
 from __future__ import annotations
-import re, warnings
+import math, re, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +19,7 @@ from .core import Config, UserError, check_ranges, check_regular_file
 __all__ = ['SOUNDFILE_EXTS', 'SilentAudioWarning', 'TruncatedAudioWarning', 'load_audio', 'MelConfig', 'mel_power',
            'power_to_unit', 'log_mel', 'AudioStream', 'resample_blocks', 'mel_power_blocks', 'mel_frame_count',
            'sound_stats', 'log_mel_blocks', 'load_mel', 'fixed_length', 'frame_centers', 'frame_windows',
-           'audio_windows', 'spec_augment', 'plot_mel']
+           'audio_windows', 'spec_augment', 'plot_mel', 'mel_overview']
 
 # %% ../nbs/01_audio.ipynb #1e3ee72a
 class SilentAudioWarning(UserWarning):
@@ -58,6 +58,11 @@ def _read_soundfile(p: Path, offset: float, duration: float | None):
                       f"{len(data)} samples that are there.", TruncatedAudioWarning, stacklevel=3)
     return data.T, sr  # (channels, samples)
 
+def _is_image(container) -> bool:
+    "An FFmpeg container that is a still picture (PNG, JPEG, …, which FFmpeg opens as a one-frame video)."
+    name = container.format.name or ""
+    return name.endswith("_pipe") or name == "image2" or (container.streams.video and container.streams.video[0].codec_context.name in ("png", "mjpeg", "bmp", "webp", "tiff", "gif") and container.streams.video[0].frames <= 1)
+
 def _read_pyav(p: Path, offset: float, duration: float | None):
     import av
     try: container = av.open(str(p))
@@ -65,7 +70,7 @@ def _read_pyav(p: Path, offset: float, duration: float | None):
         raise UserError(f"{p} is not a readable audio or video file (unknown format, or the file is corrupt).") from None
     with container:
         if not container.streams.audio:
-            raise UserError(f"{p} has no audio track.")
+            raise UserError(f"{p} is an image, not a sound." if _is_image(container) else f"{p} has no audio track.")
         stream = container.streams.audio[0]
         sr = stream.codec_context.sample_rate or stream.rate
         resampler = av.AudioResampler(format="fltp")  # planar float32, channels kept
@@ -237,6 +242,7 @@ class AudioStream:
             raise UserError(f"{p} is not a readable audio or video file (unknown format, or the file is corrupt).") from None
         with c:
             if not c.streams.audio:
+                if _is_image(c): raise UserError(f"{p} is an image, not a sound; give a sound file or a video with sound.")
                 what = "a video without sound" if c.streams.video else "a file without an audio track"
                 raise UserError(f"{p} is {what}; it needs an audio track.")
             s = c.streams.audio[0]
@@ -457,13 +463,14 @@ def spec_augment(mel: torch.Tensor, n_masks: int = 2, max_freq: float = 0.15, ma
 # %% ../nbs/01_audio.ipynb #9bff3fd5
 def plot_mel(mel: torch.Tensor, cfg: MelConfig = MelConfig(), fps: float | None = None,
              n_frames: int | None = None, width: int | None = None, ax=None, title: str | None = None,
-             max_windows: int = 12):
+             max_windows: int = 12,
+             seconds: float | None = None):   # the time the columns span (a pooled `mel_overview`); default: one per mel frame
     "Plot a (n_mels, frames) spectrogram; mark the per-frame windows of a video at `fps` (at most `max_windows`)."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     if ax is None: _, ax = plt.subplots(figsize=(8, 2.6))
     mel = mel.detach().cpu()
-    secs = mel.shape[-1] / cfg.frame_rate
+    secs = seconds if seconds is not None else mel.shape[-1] / cfg.frame_rate
     ax.imshow(mel.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1,
               extent=(0, secs, 0, mel.shape[0]))
     ax.set_xlabel("time (s)"); ax.set_ylabel("mel band")
@@ -479,3 +486,28 @@ def plot_mel(mel: torch.Tensor, cfg: MelConfig = MelConfig(), fps: float | None 
         ax.set_xlim(0, max(secs, n_frames / fps))
     if title: ax.set_title(title)
     return ax.figure
+
+# %% ../nbs/01_audio.ipynb #7ee711e2
+def mel_overview(path: str | Path,           # an audio file, or a video with an audio track
+                 cfg: MelConfig = MelConfig(),
+                 offset: float = 0.0,        # start here (seconds)
+                 duration: float | None = None,  # at most this many seconds
+                 max_columns: int = 4096,    # display resolution: runs of mel frames are averaged down to this many columns
+                 block_seconds: float = 10.0,
+                ) -> tuple[torch.Tensor, float]:
+    """The log-mel spectrogram of a sound of any length at display resolution: (n_mels, <= max_columns) and the seconds
+    it spans. Two streaming passes (the dB reference, then the blocks, each pooled as it arrives), so memory stays at
+    a block plus the columns kept, however long the sound."""
+    if isinstance(max_columns, bool) or not isinstance(max_columns, int) or max_columns < 1:
+        raise UserError(f"max_columns must be an integer >= 1, got {max_columns!r}.")
+    stream = AudioStream(path, offset=offset, duration=duration, block_seconds=block_seconds)
+    stats = sound_stats(stream, cfg)
+    factor = max(1, math.ceil(stats["n_mel"] / max_columns))
+    cols, carry = [], None
+    for B in log_mel_blocks(stream, cfg, ref=stats["ref"]):
+        if carry is not None: B = torch.cat([carry, B], -1)
+        k = B.shape[-1] // factor * factor
+        if k: cols.append(B[:, :k].reshape(B.shape[0], -1, factor).mean(-1))
+        carry = B[:, k:]
+    if carry is not None and carry.shape[-1]: cols.append(carry.mean(-1, keepdim=True))
+    return torch.cat(cols, -1), stats["seconds"]

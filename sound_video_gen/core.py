@@ -15,8 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'read_json', 'make_dir', 'check_ranges', 'run_cli',
            'seed_everything', 'get_device', 'Config', 'add_config_dir', 'list_configs', 'config_class',
-           'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'flatten_state', 'unflatten_state',
-           'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
+           'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'file_sha256', 'flatten_state',
+           'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
 
 # %% ../nbs/00_core.ipynb #9edc7150
 class UserError(Exception):
@@ -93,6 +93,10 @@ def run_cli(main, argv=None) -> int:
         return 2
     except MemoryError:
         print("error: ran out of memory; use smaller sizes, fewer frames or a shorter sound.", file=sys.stderr)
+        return 2
+    except RuntimeError as e:   # torch's allocators: "DefaultCPUAllocator: can't allocate memory", "CUDA out of memory"
+        if "can't allocate memory" not in str(e) and "out of memory" not in str(e): raise
+        print("error: ran out of memory; use a smaller --batch-size, smaller sizes, fewer frames or a shorter sound.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -288,16 +292,32 @@ def _umask() -> int:
     mask = os.umask(0o022); os.umask(mask)
     return mask
 
+import glob
+
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True     # another user's process
+    return True
+
+def _remove_orphans(path: Path) -> None:
+    "Delete the temporary files `atomic_path` left next to `path` in processes that are gone (a kill -9, a crash)."
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)) and tmp.is_file(): tmp.unlink(missing_ok=True)
+
 @__import__("contextlib").contextmanager
 def atomic_path(path: str | Path, overwrite: bool = True):
-    "Yield a temporary path next to `path`; on success rename it to `path`, on error delete it."
+    """Yield a temporary path next to `path` (`.NAME.PID.XXXX.tmp`); on success rename it to `path`, on error delete
+    it. Temporary files that a killed process left for the same `path` are removed first."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
     if not path.parent.exists(): raise UserError(f"folder {path.parent} does not exist.")
     if not path.parent.is_dir(): raise UserError(f"{path.parent} is a file, not a folder.")
     if path.is_dir(): raise UserError(f"{path} is a folder; give a file name.")
-    try: fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_orphans(path)
+    try: fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as e: raise UserError(f"cannot write {path}: {e.strerror or e}.") from None
     os.close(fd)
     tmp = Path(tmp)
@@ -314,6 +334,15 @@ def atomic_write_text(path: str | Path, text: str, overwrite: bool = True) -> Pa
     "Write `text` to `path` atomically."
     with atomic_path(path, overwrite) as tmp: Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #8aa2e128
+def file_sha256(path: str | Path) -> str:
+    "The SHA-256 of a file, hex (read in 1 MiB blocks)."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #cf775313
 def flatten_state(obj, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:

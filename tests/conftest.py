@@ -22,7 +22,7 @@ def tiny_bench(tmp_path_factory):
     """A tiny SynthScapes-Bench setup shared by the bench tests: a 3-class SynthScapes folder of 4-s clips, a 4-step
     classifier and a random bundle (stylegan2-tiny) whose mel fits the data."""
     import torch
-    from sound_video_gen.apps.pipeline import make_bundle
+    from sound_video_gen.model.bundle import make_bundle
     from sound_video_gen.core import get_config
     from sound_video_gen.data.synthscapes import make_synthscapes
     from sound_video_gen.generators.legacy import create_generator

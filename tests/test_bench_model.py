@@ -6,7 +6,7 @@ import pytest
 
 from sound_video_gen.cli import dispatch
 from sound_video_gen.core import run_cli
-from sound_video_gen.metrics.detectors import file_sha256
+from sound_video_gen.core import file_sha256
 
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ def test_run_records_each_stage_and_hands_the_recipe_to_the_bundle(tmp_path, mon
 @pytest.fixture(scope="module")
 def package_bundle(tmp_path_factory):
     "A tiny bundle of random networks with all four roles, standing in for the shipped demo bundle."
-    from sound_video_gen.apps.pipeline import make_bundle
+    from sound_video_gen.model.bundle import make_bundle
     from sound_video_gen.generators.legacy import create_generator
     from sound_video_gen.model.ssvg import SSVG
     from sound_video_gen.multimodal.audio_encoder import AudioEncoder
@@ -219,7 +219,7 @@ def test_the_example_sounds_make_demo_uses():
 
 
 def test_bundle_records_training_facts_from_a_file(tmp_path, package_bundle, capsys):
-    from sound_video_gen.apps.pipeline import verify_bundle
+    from sound_video_gen.model.bundle import verify_bundle
     facts = tmp_path / "recipe.json"
     facts.write_text(json.dumps({"recipe": ["sound-video-gen synthscapes d"], "stage_seconds": {"data": 1.5}, "data": "x"}))
     base = ["bundle", str(tmp_path / "b"), "--model", str(package_bundle / "ssvg.safetensors"),
@@ -229,7 +229,7 @@ def test_bundle_records_training_facts_from_a_file(tmp_path, package_bundle, cap
     assert training["recipe"] == ["sound-video-gen synthscapes d"] and training["data"] == "SynthScapes"   # --data wins
     facts.write_text("[1, 2]")
     assert run_cli(dispatch, base + ["--training", str(facts), "--overwrite"]) == 2
-    assert "holds a JSON list, not an object" in _error(capsys)
+    assert "must hold a JSON object, got a list" in _error(capsys)
     assert run_cli(dispatch, base + ["--training", str(tmp_path / "missing.json"), "--overwrite"]) == 2
     assert "does not exist" in _error(capsys)
 
@@ -247,7 +247,7 @@ def test_every_stage_line_parses_with_its_command(tmp_path):
 
 def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package_bundle, capsys):
     import shutil
-    from sound_video_gen.apps.pipeline import verify_bundle
+    from sound_video_gen.model.bundle import verify_bundle
     run = tmp_path / "run"
     for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip"),
                      ("image_encoder", "inverter/image_encoder")):

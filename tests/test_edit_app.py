@@ -13,7 +13,8 @@ from sound_video_gen.core import UserError, get_config, run_cli
 from sound_video_gen.cli import dispatch
 from sound_video_gen.generators.legacy import create_generator
 from sound_video_gen.model.ssvg import SSVG
-from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle
+from sound_video_gen.apps.pipeline import SoundToVideo
+from sound_video_gen.model.bundle import make_bundle
 from sound_video_gen.apps.editing import (ImageEditor, edit_image, edit_video, invert_images, load_image, read_video,
                                           sound_offset)
 from sound_video_gen.data.clips import probe_video, write_video

@@ -52,6 +52,11 @@ def files(tmp_path_factory):
     save_file(load_file(str(tiny / "stylegan2-tiny.safetensors")), str(d / "liar.safetensors"), metadata=meta)  # SG3 config, SG2 tensors
     (d / "header_not_json.safetensors").write_bytes((20).to_bytes(8, "little") + b"{not json at all!!!}")
     sf.write(d / "one_hz.wav", np.random.default_rng(0).uniform(-0.5, 0.5, 20).astype("float32"), 1)
+    from PIL import Image
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "picture.png")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(d / "tiny.png")
+    Image.fromarray(np.zeros((4, 9000, 3), np.uint8)).save(d / "sliver.png")
+    Image.fromarray(np.random.default_rng(0).random((64, 64)).astype("float32"), mode="F").save(d / "float.tif")
     return d
 
 
@@ -160,6 +165,26 @@ CASES = {
                                  "[1, 1024]"),
     "bench edit thousands of --alpha": (lambda d: ["bench", "edit", d / "data", "--classifier", d / "c", "--model", d / "m", "--alpha",
                                                    *[str(i / 1000) for i in range(2000)]], "at most 64 values"),
+    # unclear messages that now name the fault
+    "generator --psi -1e30": (lambda d: ["generator", "stylegan2-tiny", "--grid", d / "g.png", "--psi", "-1e30"], "must be in [-2, 2]"),
+    "synthscapes --splits -1,1,1": (lambda d: ["synthscapes", d / "ss", "--splits", "-1,1,1"], "three fractions"),
+    "generate a PNG as the sound": (lambda d: ["generate", d / "picture.png", "-o", d / "v.mp4"], "is an image, not a sound"),
+    "train-generator a file as the dataset": (lambda d: ["train-generator", d / "a_file", "--run-dir", d / "r"], "is a file, not a folder"),
+    "train-generator --generator mel-paper": (lambda d: ["train-generator", d / "data", "--run-dir", d / "r", "--generator", "mel-paper"],
+                                              "is a MelConfig, not a generator config"),
+    # step counts and options a command would ignore
+    "train-clip --set warmup_steps=-1": (lambda d: ["train-clip", d / "data", "--run-dir", d / "r", "--set", "warmup_steps=-1"], "warmup_steps=-1 must be >= 0"),
+    "bench run --method noise --generator": (lambda d: ["bench", "run", d / "data", "--classifier", d / "c", "--method", "noise",
+                                                        "--generator", "stylegan2-64"], "would ignore --generator"),
+    # images that edit-image refuses, and now invert too
+    **{f"invert {n}": (lambda d, n=n: ["invert", d / n, "-o", d / "w.safetensors"], msg)
+       for n, msg in {"tiny.png": "too small", "sliver.png": "8192 px a side", "float.tif": "floating-point image"}.items()},
+    # train-demo --dry-run checks its folders as a real run would
+    "train-demo --run-dir a file": (lambda d: ["train-demo", "--run-dir", d / "a_file", "--dry-run"], "not a folder"),
+    "train-demo --run-dir /dev/null": (lambda d: ["train-demo", "--run-dir", "/dev/null", "--dry-run"], "not a folder"),
+    "train-demo --run-dir under /proc": (lambda d: ["train-demo", "--run-dir", "/proc/svg-test", "--dry-run"], "cannot be written"),
+    "train-demo --data a file": (lambda d: ["train-demo", "--run-dir", d / "rd", "--data", d / "a_file", "--dry-run"], "not a folder"),
+    "train-demo --data a FIFO": (lambda d: ["train-demo", "--run-dir", d / "rd", "--data", d / "fifo.wav", "--dry-run"], "not a folder"),
 }
 DEMO = Path(__file__).resolve().parent.parent / "sound_video_gen" / "pretrained" / "demo"
 BUNDLE_FROM_DEMO = ["--model", DEMO / "ssvg.safetensors", "--generator", DEMO / "generator.safetensors"]
@@ -255,3 +280,11 @@ def test_training_config_from_merged_sets_is_valid_or_one_user_error(over):
     try: cfg = SSVGTrainConfig.from_dict(merge(SSVGTrainConfig().to_dict(), over))
     except UserError: return
     assert math.isfinite(cfg.lr_encoder) and cfg.lr_encoder > 0 and all(0 <= b < 1 for b in cfg.betas)
+
+
+def test_max_steps_zero_writes_nothing_and_says_so(files, capsys):
+    for argv in (["train-generator", files / "data", "--run-dir", files / "r0", "--max-steps", "0"],
+                 ["train-clip", files / "data", "--run-dir", files / "r0", "--max-steps", "0"]):
+        assert run_cli(dispatch, [str(a) for a in argv]) == 0
+        assert "nothing to do: --max-steps 0 trains nothing" in capsys.readouterr().out
+        assert not (files / "r0").exists()

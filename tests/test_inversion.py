@@ -203,7 +203,8 @@ def test_ablation_trains_three_variants(G, parts, tmp_path):
 
 
 def test_bundle_role(G, tmp_path):
-    from sound_video_gen.apps.pipeline import SoundToVideo, add_to_bundle, make_bundle, verify_bundle
+    from sound_video_gen.apps.pipeline import SoundToVideo
+    from sound_video_gen.model.bundle import add_to_bundle, make_bundle, verify_bundle
     from sound_video_gen.model.ssvg import SSVG
     model = SSVG(get_config("ssvg-tiny").for_generator(G))
     b = make_bundle(tmp_path / "b", G, model)
@@ -225,7 +226,7 @@ def test_bundle_role(G, tmp_path):
     (["invert", "{img}", "-o", "{tmp}/w.txt"], "must end in .safetensors"),
     (["invert", "{img}", "-o", "{tmp}/w.safetensors", "--method", "pti"], "invalid choice"),
     (["invert", "{img}", "-o", "{tmp}/w.safetensors", "--steps", "0"], "must be in"),
-    (["invert", "{txt}", "-o", "{tmp}/w.safetensors", "--model", "{bundle}"], "cannot read image"),
+    (["invert", "{txt}", "-o", "{tmp}/w.safetensors", "--model", "{bundle}"], "is not a readable image"),
     (["invert", "{img}", "-o", "{tmp}/w.safetensors", "--model", "{bundle}"], "has no image encoder"),
     (["train-inverter", "{tmp}/nothing", "--run-dir", "{tmp}/r"], "does not exist"),
     (["train-inverter", "{tmp}", "--run-dir", "{tmp}/r", "--generator", "stylegan2-tiny", "--set", "w_l2=-1"], "w_l2=-1"),
@@ -233,7 +234,7 @@ def test_bundle_role(G, tmp_path):
 ])
 def test_cli_bad_input_is_one_sentence(argv, msg, tmp_path, capsys, G):
     from PIL import Image
-    from sound_video_gen.apps.pipeline import make_bundle
+    from sound_video_gen.model.bundle import make_bundle
     from sound_video_gen.model.ssvg import SSVG
     Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "a.png")
     (tmp_path / "a.txt").write_text("not an image")
@@ -247,7 +248,7 @@ def test_cli_bad_input_is_one_sentence(argv, msg, tmp_path, capsys, G):
 
 def test_cli_invert_writes_latents_and_png(tmp_path, capsys, G):
     from PIL import Image
-    from sound_video_gen.apps.pipeline import add_to_bundle, make_bundle
+    from sound_video_gen.model.bundle import add_to_bundle, make_bundle
     from sound_video_gen.model.ssvg import SSVG
     b = make_bundle(tmp_path / "b", G, SSVG(get_config("ssvg-tiny").for_generator(G)))
     add_to_bundle(b, "image_encoder", ImageEncoder.for_generator(G, **SMALL))

@@ -11,7 +11,8 @@ from sound_video_gen.core import UserError, get_config, run_cli
 from sound_video_gen.cli import dispatch
 from sound_video_gen.generators.legacy import create_generator
 from sound_video_gen.model.ssvg import SSVG, save_ssvg
-from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle, verify_bundle
+from sound_video_gen.apps.pipeline import SoundToVideo
+from sound_video_gen.model.bundle import make_bundle, verify_bundle
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""}
 
@@ -182,7 +183,7 @@ def test_bundle_with_missing_or_altered_file(bundle, tmp_path):
 
 
 def test_bundle_whose_parts_disagree_on_wplus(bundle, tmp_path):
-    from sound_video_gen.metrics.detectors import file_sha256 as sha256_file
+    from sound_video_gen.core import file_sha256 as sha256_file
     bad = Path(shutil.copytree(bundle, tmp_path / "bad"))
     G3, _ = _tiny("stylegan3-t-tiny")
     _, model = _tiny()
@@ -327,3 +328,32 @@ def test_half_precision_bundle(tmp_path, bundle):
     assert fa.shape == fb.shape and np.abs(fa.astype(int) - fb.astype(int)).mean() < 2.0
     with pytest.raises(UserError, match="dtype must be"): make_bundle(tmp_path / "bad", G, model, dtype="int8")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_killed_generate_leaves_nothing_behind_after_the_next_run(bundle, tmp_path):
+    "kill -9 mid-write leaves `.out.mp4.PID.XXXX.tmp`; the next write to the same output removes it (its process is gone)."
+    import signal, time
+    f = _sound(tmp_path / "s.wav", 6.0)
+    out = tmp_path / "v.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "sound_video_gen.cli", "generate", str(f), "-o", str(out), "--model", str(bundle),
+                             "--quiet", "--batch-size", "1"], env=ENV)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".v.mp4.*.tmp")) and time.time() < deadline and proc.poll() is None: time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    left = list(tmp_path.glob(".v.mp4.*.tmp"))
+    assert left and not out.exists()                      # the kill left a temporary file, and no half video
+    assert run_cli(dispatch, ["generate", str(f), "-o", str(out), "--model", str(bundle), "--quiet"]) == 0
+    assert out.is_file() and not list(tmp_path.glob(".v.mp4.*.tmp"))
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(bundle, tmp_path, capsys):
+    f = _sound(tmp_path / "s.wav", 1.5)
+    clip = tmp_path / "c.mp4"
+    assert run_cli(dispatch, ["generate", str(f), "-o", str(clip), "--model", str(bundle), "--quiet"]) == 0
+    before = clip.read_bytes()
+    os.link(clip, tmp_path / "hard.mp4")
+    for out in (clip, tmp_path / "hard.mp4"):
+        assert run_cli(dispatch, ["edit-video", str(clip), str(f), "-o", str(out), "--model", str(bundle), "--overwrite"]) == 2
+        assert "would destroy the input" in capsys.readouterr().err
+    assert clip.read_bytes() == before
+    assert run_cli(dispatch, ["mel", str(f), "-o", str(f.with_suffix(".png"))]) == 0

@@ -10,7 +10,8 @@ import torch
 from sound_video_gen.core import get_config
 from sound_video_gen.generators.legacy import create_generator
 from sound_video_gen.model.ssvg import SSVG
-from sound_video_gen.apps.pipeline import SoundToVideo, make_bundle
+from sound_video_gen.apps.pipeline import SoundToVideo
+from sound_video_gen.model.bundle import make_bundle
 from sound_video_gen.apps import widgets
 from sound_video_gen.apps.widgets import Debouncer, EditApp, GenerateApp, _Cancelled, _counting
 

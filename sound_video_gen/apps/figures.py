@@ -130,7 +130,7 @@ OUTPUT_PARAMS = ("results_dir", "work_dir")   # where a notebook writes: not par
 
 def bundle_checksums(name_or_path) -> dict:
     "role -> SHA-256 of each file of a bundle (a shipped bundle's name or a folder), as its bundle.json records them."
-    from sound_video_gen.apps.pipeline import find_bundle, read_card
+    from sound_video_gen.model.bundle import find_bundle, read_card
     card = read_card(find_bundle(name_or_path))
     return {role: f.get("sha256") for role, f in sorted((card.get("files") or {}).items())}
 

@@ -11,25 +11,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import (UserError, atomic_path, atomic_write_text, config_from_dict, get_config, get_device,
-                                  load_checkpoint, read_checkpoint_meta, read_json, save_checkpoint)
+from ..core import UserError, atomic_path, get_config, get_device
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
-from ..generators.legacy import create_generator, load_generator, save_generator
+from ..generators.legacy import load_generator
 from ..generators.stylegan3 import input_affine_constant, is_stylegan3
-from ..multimodal.audio_encoder import load_audio_encoder, save_audio_encoder
-from ..multimodal.clip import load_clip, save_clip
+from ..multimodal.audio_encoder import load_audio_encoder
+from ..multimodal.clip import load_clip
 from ..model.encoder import layer_groups
-from ..model.inversion import ImageEncoder, load_image_encoder, save_image_encoder
+from ..model.inversion import ImageEncoder, load_image_encoder
 from ..model.recurrent import initial_latent
-from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg, save_ssvg
+from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg
+from ..model.bundle import bundle_paths, find_bundle, make_bundle, read_card, verify_bundle
 from ..data.clips import VideoWriter, to_uint8_frames
-from ..metrics.detectors import file_sha256
 from .figures import filmstrip
 
 # %% auto #0
-__all__ = ['GROUPS', 'BUNDLE_FORMAT', 'BUNDLE_CARD', 'ROLES', 'RUN_FILES', 'SoundPlan', 'plan_sound', 'WindowStream',
-           'SoundToVideo', 'make_bundle', 'add_to_bundle', 'read_card', 'verify_bundle', 'pretrained_dir',
-           'find_bundle']
+__all__ = ['GROUPS', 'SoundPlan', 'plan_sound', 'WindowStream', 'SoundToVideo']
 
 # %% ../../nbs/50_apps.pipeline.ipynb #b2e8ef57
 GROUPS = ("coarse", "mid", "fine")
@@ -66,8 +63,11 @@ def plan_sound(sound,                    # a sound or video file, or a waveform 
     name = stream.path.name if stream.path else "the sound"
     need = mel_cfg.window_frames * mel_cfg.hop_length / mel_cfg.sample_rate
     if stats["seconds"] < need:
-        raise UserError(f"{name} is {stats['seconds']:.3f} s long" + (f" after {start:g} s" if start else "")
-                        + f", shorter than one mel window ({need:.3f} s).")
+        asked = seconds is not None and stats["seconds"] >= seconds - 1 / mel_cfg.sample_rate   # the span asked for is the short part
+        after = f" after {start:g} s" if start else ""
+        if asked: raise UserError(f"the {stats['seconds']:.3f} s of {name} asked for{after} are shorter than one mel window "
+                                  f"({need:.3f} s); ask for more (seconds or frames).")
+        raise UserError(f"{name} is {stats['seconds']:.3f} s long{after}, shorter than one mel window ({need:.3f} s).")
     if not stats["ref"] > 1e-10:
         raise UserError(f"{name} is silent" + (f" from {start:g} s" if start else "") + "; a silent sound gives the model nothing to follow.")
     if seconds is not None and stats["seconds"] < seconds - 1 / mel_cfg.sample_rate:
@@ -118,7 +118,12 @@ class SoundToVideo:
                 ):
         check_generator(model, G)
         self.device = get_device(device)
-        if input_affine and is_stylegan3(G): G = input_affine_constant(G)
+        self._input = None            # StyleGAN3: the input's own affine and transform, for save_pretrained
+        if input_affine and is_stylegan3(G):
+            inp = G.synthesis.input
+            self._input = {"affine.weight": inp.affine.weight.detach().clone(), "affine.bias": inp.affine.bias.detach().clone(),
+                           "transform": inp.transform.detach().clone()}
+            G = input_affine_constant(G)
         self.G = G.eval().requires_grad_(False).to(self.device)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.mel_cfg = mel_cfg or get_config(model.cfg.mel)
@@ -139,18 +144,31 @@ class SoundToVideo:
         "Load a bundle (see `make_bundle`)."
         folder = find_bundle(name_or_path)
         card = verify_bundle(folder) if verify else read_card(folder)
-        files = card["files"]
-        G = load_generator(folder / files["generator"]["path"])
-        model = load_ssvg(folder / files["ssvg"]["path"])
+        paths = bundle_paths(folder, card)       # every file inside the bundle, links resolved
+        G, model = load_generator(paths["generator"]), load_ssvg(paths["ssvg"])
         return cls(G, model, MelConfig.from_dict(card["mel"]), card, device, input_affine, folder)
+
+    def save_pretrained(self, folder: str | Path,    # the bundle folder to write
+                        overwrite: bool = False,     # replace an existing bundle there
+                        **card) -> Path:             # name, description, training, scores, dtype (see `make_bundle`)
+        "Write this pipeline as a bundle that `from_pretrained` loads: G, the model, and the optional parts it holds."
+        G = self.G
+        if self._input is not None:   # undo the input-affine trick on a copy: the bundle keeps G's own weights
+            import copy
+            G = copy.deepcopy(G).cpu()
+            G.synthesis.input.load_state_dict(self._input, strict=False)
+        parts = {r: self._extra(r) for r in ("audio_encoder", "clip", "image_encoder")}
+        return make_bundle(folder, G, self.model, parts["audio_encoder"], parts["clip"], parts["image_encoder"],
+                           overwrite=overwrite, **card)
 
     def _extra(self, role: str):
         if role not in self._extras:
             entry = self.card.get("files", {}).get(role)
-            if entry is None or self.bundle_dir is None: self._extras[role] = None
-            elif role == "audio_encoder": self._extras[role] = load_audio_encoder(self.bundle_dir / entry["path"], self.device)
-            elif role == "image_encoder": self._extras[role] = load_image_encoder(self.bundle_dir / entry["path"], self.device)
-            else: self._extras[role] = load_clip(str(self.bundle_dir / entry["path"]), device=self.device)
+            path = bundle_paths(self.bundle_dir, self.card)[role] if entry is not None and self.bundle_dir is not None else None
+            if path is None: self._extras[role] = None
+            elif role == "audio_encoder": self._extras[role] = load_audio_encoder(path, self.device)
+            elif role == "image_encoder": self._extras[role] = load_image_encoder(path, self.device)
+            else: self._extras[role] = load_clip(str(path), device=self.device)
         return self._extras[role]
 
     @property
@@ -353,237 +371,3 @@ class _Preview:
         fig = filmstrip({"frames": x}, mel, self.cfg.replace(hop_length=self.cfg.hop_length * self.pool))
         fig.axes[0].set_title(f"{title + ': ' if title else ''}frames at {times} s")
         return fig
-
-# %% ../../nbs/50_apps.pipeline.ipynb #a2c9ab0a
-BUNDLE_FORMAT = "sound_video_gen.bundle/1"
-BUNDLE_CARD = "bundle.json"
-ROLES = {"generator": "generator.safetensors", "ssvg": "ssvg.safetensors",        # role -> file name in a bundle
-         "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
-         "image_encoder": "image_encoder.safetensors"}
-RUN_FILES = {"ssvg": "ssvg.safetensors", "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
-             "image_encoder": "image_encoder.safetensors"}
-
-
-def _kind(path: Path) -> str:
-    "What a checkpoint holds: 'generator', 'ssvg', 'audio_encoder', 'clip', 'image_encoder' or 'unknown'."
-    cfg, meta = read_checkpoint_meta(path)
-    cls = str((cfg or {}).get("config_class", ""))
-    if meta.get("kind") in ("generator", "ssvg"): return meta["kind"]
-    if cls.endswith("AudioEncoderConfig"): return "audio_encoder"
-    if cls.endswith("ImageEncoderConfig"): return "image_encoder"
-    if isinstance(cfg, dict) and cfg.get("kind") == "clip": return "clip"
-    return "unknown"
-
-def _resolve(role: str, src) -> Path | None:
-    "A role's file from a file path or a run folder (its exported weights)."
-    if src is None: return None
-    p = Path(src)
-    if p.is_dir():
-        if role not in RUN_FILES or not (p / RUN_FILES[role]).is_file():
-            raise UserError(f"run folder {p} has no {RUN_FILES.get(role, ROLES[role])}; pass the {role} file itself.")
-        p = p / RUN_FILES[role]
-    if not p.is_file(): raise UserError(f"the {role} file {p} does not exist.")
-    return p
-
-def _wplus(cfg: dict) -> tuple[int, int]:
-    "(num_ws, w_dim) of a generator config dict, built on the meta device (no weights allocated)."
-    with torch.device("meta"): G = create_generator(config_from_dict(cfg))
-    return G.num_ws, G.w_dim
-
-# %% ../../nbs/50_apps.pipeline.ipynb #6a29fe9e
-def _run_training(p) -> dict:
-    "Training facts a train-ssvg run folder records (config.json): generator, F_a, CLIP, steps."
-    if p is None or not Path(p).is_dir() or not (Path(p) / "config.json").is_file(): return {}
-    cfg = json.loads((Path(p) / "config.json").read_text())
-    keep = ("generator", "audio_encoder", "clip", "clip_pretrained", "teacher", "max_steps", "batch_size", "seed")
-    portable = lambda v: "/".join(Path(v).parts[-2:]) if isinstance(v, str) and Path(v).is_absolute() else v   # no machine paths
-    return {"run_dir": portable(str(p)), **{k: portable(cfg[k]) for k in keep if k in cfg}}
-
-def make_bundle(out: str | Path,                  # the bundle folder to create
-                generator,                        # a generator module, or its .safetensors / NVlabs .pkl file
-                model,                            # an SSVG module, an ssvg.safetensors file, or a train-ssvg run folder
-                audio_encoder=None,               # F_a: a module, its file, or a train-audio-clip run folder
-                clip=None,                        # the CLIP F_a was trained against: a ClipSpace, its file, or a train-clip run folder
-                image_encoder=None,               # image → W+ encoder (inversion): a module, its file, or a train-inverter run folder
-                name: str | None = None,          # the bundle's name (default: the folder's)
-                training: dict | None = None,     # training facts (data, steps, ...); merged over what the run folders record
-                scores: dict | None = None,       # measured scores, e.g. {"fvd_ss": 312.5, "is_ss": 4.1}
-                description: str = "",            # one line for people
-                overwrite: bool = False,          # replace an existing folder
-                dtype: str | None = None,         # 'float16': store floating-point weights in half precision (half the bytes; loaders cast to float32)
-               ) -> Path:
-    "Assemble a bundle: the four networks as safetensors and `bundle.json` (roles, sha256, mel config, fps, training, scores)."
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise UserError(f"{out} is a file; a bundle is written as a folder.")
-    if out.exists() and not overwrite: raise UserError(f"{out} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
-    if out.is_dir() and any(out.iterdir()) and not (out / BUNDLE_CARD).is_file():
-        raise UserError(f"{out} is a folder that is not a bundle (no {BUNDLE_CARD}); overwrite replaces only bundles, "
-                        "so pick a new or empty folder.")
-    if not out.parent.is_dir(): raise UserError(f"folder {out.parent} does not exist.")
-    try: tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as e: raise UserError(f"cannot write the bundle {out}: {e.strerror or e}.") from None
-    try:
-        facts = _run_training(model if not isinstance(model, torch.nn.Module) else None)
-        savers = {"generator": lambda m, p: save_generator(m, p), "ssvg": lambda m, p: save_ssvg(p, m),
-                  "audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
-                  "image_encoder": lambda m, p: save_image_encoder(p, m)}
-        files = {}
-        for role, src in (("generator", generator), ("ssvg", model), ("audio_encoder", audio_encoder), ("clip", clip),
-                          ("image_encoder", image_encoder)):
-            if src is None:
-                if role in ("generator", "ssvg"): raise UserError(f"a bundle needs a {role}.")
-                continue
-            dst = tmp / ROLES[role]
-            if isinstance(src, torch.nn.Module): savers[role](src, dst)
-            elif role == "generator" and Path(src).suffix == ".pkl": save_generator(load_generator(src), dst, meta={"source": Path(src).name})
-            else:
-                p = _resolve(role, src)
-                if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
-                shutil.copyfile(p, dst)
-            if dtype is not None: _store_as(dst, dtype)
-            files[role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
-        gcfg, _ = read_checkpoint_meta(tmp / ROLES["generator"])
-        mcfg = SSVGConfig.from_dict(read_checkpoint_meta(tmp / ROLES["ssvg"])[0])
-        num_ws, w_dim = _wplus(gcfg)
-        _, smeta = read_checkpoint_meta(tmp / ROLES["ssvg"])
-        card = {"format": BUNDLE_FORMAT, "name": name or out.name, "description": description, "files": files,
-                "mel": get_config(mcfg.mel).to_dict(), "fps": mcfg.fps,
-                "generator": {"class": gcfg["config_class"].rsplit(".", 1)[-1], "resolution": gcfg.get("img_resolution"),
-                              "num_ws": num_ws, "w_dim": w_dim},
-                "training": {**facts, **({"steps": smeta["step"]} if "step" in smeta else {}), **(training or {})},
-                "scores": scores or {}, "package_version": _version()}
-        atomic_write_text(tmp / BUNDLE_CARD, json.dumps(card, indent=2) + "\n")
-        verify_bundle(tmp)
-        if out.exists(): shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-def _store_as(path: Path, dtype: str) -> None:
-    "Rewrite a checkpoint with its floating-point tensors in `dtype` (config and meta kept; meta records the dtype)."
-    if dtype not in ("float16", "bfloat16", "float32"): raise UserError(f"dtype must be float16, bfloat16 or float32, got {dtype!r}.")
-    state, cfg, meta = load_checkpoint(path)
-    dt = getattr(torch, dtype)
-    state = {k: v.to(dt) if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
-    save_checkpoint(path, state, cfg, {**meta, "stored_dtype": dtype})
-
-def _version() -> str:
-    import sound_video_gen
-    return sound_video_gen.__version__
-
-def add_to_bundle(folder: str | Path,      # an existing bundle
-                  role: str,               # an optional role: 'audio_encoder', 'clip' or 'image_encoder'
-                  src,                     # a module, its file, or a run folder
-                  dtype: str | None = None,  # store the weights in this precision (e.g. 'float16')
-                  overwrite: bool = False, # replace the role's file if the bundle has one
-                  training: dict | None = None,  # facts to record under the card's training[role] (a run folder's config is read too)
-                 ) -> dict:
-    """Add (or replace) one optional part of a bundle in place: copy the file, record its sha256 (and, from a run
-    folder's config.json and metrics.json, its steps, batch, seed, loss weights, command and scores) in the card,
-    verify; return the card."""
-    folder = Path(folder)
-    card = verify_bundle(folder)
-    if role not in ROLES or role in ("generator", "ssvg"):
-        raise UserError(f"add_to_bundle adds an optional role ({', '.join(r for r in ROLES if r not in ('generator', 'ssvg'))}), got {role!r}.")
-    if role in card["files"] and not overwrite: raise UserError(f"bundle {folder} already has a {role}; pass overwrite=True (CLI: --overwrite) to replace it.")
-    savers = {"audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
-              "image_encoder": lambda m, p: save_image_encoder(p, m)}
-    dst = folder / ROLES[role]
-    with atomic_path(dst) as tmp:
-        if isinstance(src, torch.nn.Module): savers[role](src, tmp)
-        else:
-            p = _resolve(role, src)
-            if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
-            shutil.copyfile(p, tmp)
-        if dtype is not None: _store_as(Path(tmp), dtype)
-    card["files"][role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
-    facts = {}
-    if not isinstance(src, torch.nn.Module) and Path(src).is_dir() and (Path(src) / "config.json").is_file():
-        rc = json.loads((Path(src) / "config.json").read_text())
-        facts = {k: v for k, v in rc.items() if k in ("max_steps", "batch_size", "seed") or (k.startswith("w_") and isinstance(v, (int, float)))}
-        mf = Path(src) / "metrics.json"   # train-inverter records its command and scores there
-        if mf.is_file():
-            m = json.loads(mf.read_text())
-            facts.update({k: m[k] for k in ("command", "methods", "n_images", "split", "projector_steps") if k in m})
-    facts.update(training or {})
-    if facts: card.setdefault("training", {})[role] = facts
-    atomic_write_text(folder / BUNDLE_CARD, json.dumps(card, indent=2) + "\n")
-    return verify_bundle(folder)
-
-
-# %% ../../nbs/50_apps.pipeline.ipynb #6373a0c2
-def read_card(folder: str | Path) -> dict:
-    "A bundle's `bundle.json`, checked for its format."
-    folder = Path(folder)
-    if not folder.is_dir(): raise UserError(f"bundle {folder} is not a folder.")
-    f = folder / BUNDLE_CARD
-    if not f.is_file(): raise UserError(f"{folder} is not a bundle: it has no {BUNDLE_CARD}.")
-    card = read_json(f, "bundle card", kind=None, max_bytes=2**20)   # a card lists files: a megabyte is plenty
-    if not isinstance(card, dict) or card.get("format") != BUNDLE_FORMAT:
-        raise UserError(f"{f} is not a {BUNDLE_FORMAT} card.")
-    return card
-
-def verify_bundle(folder: str | Path) -> dict:
-    "Check every file of a bundle (present, sha256, kind) and that its parts fit together; return the card."
-    folder = Path(folder)
-    card = read_card(folder)
-    files = card.get("files") or {}
-    for role in ("generator", "ssvg"):
-        if role not in files: raise UserError(f"bundle {folder} lists no {role} file.")
-    for role, entry in files.items():
-        if role not in ROLES: raise UserError(f"bundle {folder} lists an unknown role {role!r}.")
-        p = folder / entry["path"]
-        if not p.is_file(): raise UserError(f"bundle {folder} is missing its {role} file {entry['path']}.")
-        if file_sha256(p) != entry.get("sha256"):
-            raise UserError(f"the {role} file {p} of bundle {folder} was altered (its sha256 differs from {BUNDLE_CARD}).")
-        if _kind(p) != role: raise UserError(f"the {role} file {p} holds a {_kind(p)} checkpoint.")
-    gcfg, _ = read_checkpoint_meta(folder / files["generator"]["path"])
-    mcfg = SSVGConfig.from_dict(read_checkpoint_meta(folder / files["ssvg"]["path"])[0])
-    gshape = _wplus(gcfg)
-    if gshape != (mcfg.num_ws, mcfg.w_dim):
-        raise UserError(f"bundle {folder} does not fit together: the generator's W+ is {gshape[0]} x {gshape[1]} "
-                        f"but the model's is {mcfg.num_ws} x {mcfg.w_dim}.")
-    if "audio_encoder" in files and "clip" in files:
-        fa, _ = read_checkpoint_meta(folder / files["audio_encoder"]["path"])
-        cl, _ = read_checkpoint_meta(folder / files["clip"]["path"])
-        if fa["embed_dim"] != cl["model_cfg"]["embed_dim"]:
-            raise UserError(f"bundle {folder} does not fit together: F_a embeds into {fa['embed_dim']} dimensions, the CLIP into {cl['model_cfg']['embed_dim']}.")
-    if "image_encoder" in files:
-        ecfg, _ = read_checkpoint_meta(folder / files["image_encoder"]["path"])
-        if (ecfg["num_ws"], ecfg["w_dim"]) != gshape:
-            raise UserError(f"bundle {folder} does not fit together: the image encoder's W+ is {ecfg['num_ws']} x {ecfg['w_dim']}, "
-                            f"the generator's {gshape[0]} x {gshape[1]}.")
-    MelConfig.from_dict(card.get("mel") or {})
-    return card
-
-# %% ../../nbs/50_apps.pipeline.ipynb #94ea600a
-def pretrained_dir() -> Path:
-    "Where bundles shipped inside the package live: `sound_video_gen/pretrained/<name>/`."
-    import sound_video_gen
-    return Path(sound_video_gen.__file__).parent / "pretrained"
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().upper() in ("1", "ON", "YES", "TRUE")
-
-def find_bundle(name_or_path: str | Path) -> Path:
-    "A bundle folder: a path, the name of a bundle shipped in the package, or a Hugging Face repo id (downloaded)."
-    s = str(name_or_path)
-    p = Path(s).expanduser()
-    if p.is_dir(): return p
-    if p.exists(): raise UserError(f"{p} is a file; a bundle is a folder with {BUNDLE_CARD} (see make_bundle).")
-    if re.fullmatch(r"[\w.-]+", s):
-        if (pretrained_dir() / s).is_dir(): return pretrained_dir() / s
-        have = sorted(d.name for d in pretrained_dir().glob("*") if (d / BUNDLE_CARD).is_file()) if pretrained_dir().is_dir() else []
-        raise UserError(f"no bundle named {s!r} ships with this package (" + (f"available: {', '.join(have)}" if have else
-                        "none ships yet") + "); pass a bundle folder or a Hugging Face repo id.")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", s):
-        from huggingface_hub import snapshot_download
-        try: return Path(snapshot_download(s, local_files_only=_offline()))
-        except Exception as e:
-            if _offline():
-                raise UserError(f"{s!r} is not a folder here, and as a Hugging Face repo id it cannot be downloaded: "
-                                "HF_HUB_OFFLINE=1 is set and it is not in the local cache.") from None
-            raise UserError(f"could not download bundle {s!r} from the Hugging Face Hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
-    raise UserError(f"{s!r} is neither a bundle folder, nor a bundle name, nor a Hugging Face repo id (owner/name).")

@@ -15,7 +15,8 @@ import ipywidgets as W
 from ..core import UserError
 from ..metrics.editing import video_edit_latents
 from ..data.clips import to_uint8_frames, write_video
-from .pipeline import GROUPS, SoundToVideo, WindowStream, pretrained_dir
+from .pipeline import GROUPS, SoundToVideo, WindowStream
+from ..model.bundle import pretrained_dir
 from .editing import ImageEditor, _span_audio
 
 # %% auto #0

@@ -10,7 +10,7 @@ import json
 import shlex
 from pathlib import Path
 
-from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_out, ranged
+from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_data_dir, check_out, ranged
 from sound_video_gen.core import UserError, atomic_write_text, check_regular_file, get_config, list_configs
 
 BETA = ranged(float, 0, 10)
@@ -23,10 +23,10 @@ def resolve_model(spec: str) -> tuple[Path, Path | None, Path | None]:
     p = Path(spec).expanduser()
     if p.is_file() or p.suffix == ".safetensors":
         return check_regular_file(p, "model file"), None, None
-    from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+    from sound_video_gen.model.bundle import bundle_paths, find_bundle, verify_bundle
     folder = find_bundle(spec)
-    files = verify_bundle(folder)["files"]
-    return folder / files["ssvg"]["path"], folder / files["generator"]["path"], folder
+    paths = bundle_paths(folder, verify_bundle(folder))
+    return paths["ssvg"], paths["generator"], folder
 
 
 def _generator(a, bundle_g: Path | None) -> str | None:
@@ -58,7 +58,7 @@ def _train(argv):
     if a.max_steps is not None:
         cfg = cfg.replace(max_steps=a.max_steps)
     if a.seed is not None: cfg = cfg.replace(seed=a.seed)
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    check_data_dir(a.data)
     out = train_classifier(a.data, a.run_dir, cfg, resume=not a.overwrite)
     from sound_video_gen.core import read_checkpoint_meta
     _, meta = read_checkpoint_meta(out)
@@ -90,6 +90,8 @@ def _run(argv):
     if a.log and not Path(a.log).parent.is_dir(): raise UserError(f"folder {Path(a.log).parent} does not exist.")
     if a.method == "ssvg" and not a.model: raise UserError(f"--method ssvg needs --model ({MODEL_HELP}).")
     if a.method != "ssvg" and (a.sound or a.beta is not None): raise UserError("--sound and --beta apply to --method ssvg only.")
+    if a.method != "ssvg" and not METHODS[a.method].uses_generator and (a.generator or a.model):
+        raise UserError(f"--method {a.method} renders no latents, so it would ignore --{'generator' if a.generator else 'model'}; drop it.")
     model, bundle_g, _ = resolve_model(a.model) if a.model else (None, None, None)
     if a.model and a.method != "ssvg" and bundle_g is None:
         raise UserError("--model with another method than ssvg must be a bundle (its generator is used); an ssvg file serves --method ssvg only.")
@@ -184,9 +186,8 @@ def _table2(argv):
     compare = _named_files(a.compare, "--compare", "LABEL=FILE", "model")
     enc = a.image_encoder
     if enc is None and folder is not None:
-        from sound_video_gen.apps.pipeline import read_card
-        entry = read_card(folder).get("files", {}).get("image_encoder")
-        enc = str(folder / entry["path"]) if entry else None
+        from sound_video_gen.model.bundle import bundle_paths
+        enc = bundle_paths(folder).get("image_encoder")
     if enc is not None and enc != "none": enc = check_regular_file(enc, "--image-encoder")
     res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta,
                  image_encoder=None if enc in (None, "none") else enc, compare=compare, also=also, progress=True)
@@ -235,7 +236,7 @@ def _edit_video(argv):
     import torch
     from sound_video_gen.generators.legacy import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
-    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.core import file_sha256
     from sound_video_gen.metrics.editing import GROUPS, MODES, edit_video_scores, edit_video_table
     from sound_video_gen.model.inversion import invert, load_image_encoder
     from sound_video_gen.model.ssvg import load_ssvg
@@ -263,8 +264,8 @@ def _edit_video(argv):
     model_file, generator, folder = _model_and_generator(a)
     enc_file = a.image_encoder
     if enc_file is None and folder is not None:
-        entry = json.loads((folder / "bundle.json").read_text()).get("files", {}).get("image_encoder")
-        if entry: enc_file = str(folder / entry["path"])
+        from sound_video_gen.model.bundle import bundle_paths
+        enc_file = bundle_paths(folder).get("image_encoder")
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     enc = load_image_encoder(enc_file) if enc_file else None
@@ -283,7 +284,7 @@ def _edit_video(argv):
 def _invert(argv):
     import torch
     from sound_video_gen.generators.legacy import load_generator
-    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.core import file_sha256
     from sound_video_gen.model.inversion import METHODS, load_image_encoder, pixel_mse
     from sound_video_gen.train.generator import load_images
     from sound_video_gen.train.inversion import evaluate_inversion, load_feature_distance
@@ -305,16 +306,16 @@ def _invert(argv):
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
-    from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+    check_data_dir(a.data)
+    from sound_video_gen.model.bundle import bundle_paths, find_bundle, verify_bundle
     folder = find_bundle(a.model)
     card = verify_bundle(folder)
-    files = card["files"]
-    enc_file = a.image_encoder or (str(folder / files["image_encoder"]["path"]) if "image_encoder" in files else None)
+    files, paths = card["files"], bundle_paths(folder, card)
+    enc_file = a.image_encoder or paths.get("image_encoder")
     needs_encoder = any(m != "projector" for m in a.methods)
     if enc_file is None and needs_encoder:
         raise UserError(f"the bundle {folder.name} has no image encoder; pass --image-encoder or --methods projector.")
-    G = load_generator(folder / files["generator"]["path"]).eval().requires_grad_(False)
+    G = load_generator(paths["generator"]).eval().requires_grad_(False)
     enc = load_image_encoder(check_regular_file(enc_file, "image encoder")) if enc_file else None
     images = load_images(a.data, G.img_resolution, frames_per_clip=2, split=a.split)
     if len(images) < a.images: raise UserError(f"the {a.split} split has {len(images)} frames; ask for --images {len(images)} or fewer.")
@@ -336,7 +337,7 @@ def _invert(argv):
            "render": "latents rendered with the generator's fixed noise (noise_mode='const')",
            "image_encoder": {"file": _rel(enc_file), "sha256": file_sha256(enc_file), "training_steps": enc_meta.get("step"),
                              "losses": enc_meta.get("losses")} if enc_file else None,
-           "generator": {"file": _rel(folder / files["generator"]["path"]), "sha256": files["generator"].get("sha256")},
+           "generator": {"file": _rel(paths["generator"]), "sha256": files["generator"].get("sha256")},
            "metrics": described, "methods": methods,
            "timing": f"seconds_per_image with {torch.get_num_threads()} torch thread(s) on {_cpu_name()}",
            "package_version": _version()}
@@ -350,7 +351,7 @@ def _invert(argv):
 
 def _files(model_file, generator) -> dict:
     "The model and generator files a score was computed with, each with its SHA-256 (a named config has none)."
-    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.core import file_sha256
     g = Path(generator)
     return {"model": {"file": _rel(model_file), "sha256": file_sha256(model_file)},
             "generator": {"file": _rel(generator), "sha256": file_sha256(g) if g.is_file() else None}}

@@ -14,8 +14,10 @@ for nested configs, and the flags of the training stages, each with one name and
 """
 from __future__ import annotations
 import argparse
+import os
 import json
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -27,7 +29,14 @@ __all__ = ["ArgParser", "ranged", "SEED", "FRAMES", "SIZE", "WORKERS", "THREADS"
 
 
 class ArgParser(argparse.ArgumentParser):
-    "An argparse parser whose errors are `UserError`s (one sentence, exit code 2)."
+    """An argparse parser whose errors are `UserError`s (one sentence, exit code 2), and that reads `-1e30`, `-inf`
+    and `-1,1,1` as values (argparse's own test for a negative number knows only `-1` and `-1.5`)."""
+    _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,.*)?$|^-(inf|infinity|nan)$", re.I)
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._negative_number_matcher = self._NEGATIVE
+
     def error(self, message):
         raise UserError(f"{message} (see '{self.prog} --help').")
 
@@ -127,9 +136,31 @@ def set_threads(a: argparse.Namespace) -> None:
     if a.threads is not None: torch.set_num_threads(a.threads)
 
 
-def check_out(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
-    "Refuse an output path whose folder is missing, whose suffix is wrong, or that exists without `--overwrite`."
+def nothing_to_train(cfg) -> bool:
+    "True (after saying so) when `max_steps` is 0: a stage asked to train nothing writes nothing, not untrained weights."
+    if getattr(cfg, "max_steps", None) == 0:
+        print("nothing to do: --max-steps 0 trains nothing, so no run folder or weights are written.")
+        return True
+    return False
+
+
+def check_data_dir(path) -> Path:
+    "A dataset folder that exists and is a folder (not a file, a FIFO or a device), or one sentence."
+    p = Path(path)
+    if p.is_dir(): return p
+    if not p.exists(): raise UserError(f"dataset folder {p} does not exist.")
+    raise UserError(f"the dataset {p} is a file, not a folder; give the folder that holds the clips (and synthscapes.json).")
+
+
+def check_out(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None, inputs=()) -> Path:
+    """Refuse an output path whose folder is missing, whose suffix is wrong, that exists without `--overwrite`, or
+    that is one of the command's `inputs` (the same file by resolved path or by inode: a link or a hard link too)."""
     out = Path(path)
+    for i in inputs:
+        if i is None or not out.exists(): continue
+        try: same = os.path.samefile(out, i)
+        except OSError: same = False
+        if same: raise UserError(f"the output {out} is the input {i}; writing it would destroy the input, so pick another -o.")
     if suffixes and out.suffix.lower() not in suffixes:
         raise UserError(f"output must end in {', '.join(suffixes)}, got {out.name!r}.")
     if out.parent.exists() and not out.parent.is_dir(): raise UserError(f"{out.parent} is a file, not a folder.")

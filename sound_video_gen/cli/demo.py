@@ -92,21 +92,21 @@ _FIELD = re.compile(r"\{(\w+)\}")
 
 def package_bundle() -> Path:
     "The folder of the demo bundle shipped in the package."
-    from sound_video_gen.apps.pipeline import pretrained_dir
+    from sound_video_gen.model.bundle import pretrained_dir
     return pretrained_dir() / PACKAGE_BUNDLE
 
 
 def _package_file(stage: str) -> Path:
     "The shipped demo bundle's file standing in for `stage`'s output."
-    from sound_video_gen.apps.pipeline import BUNDLE_CARD, read_card
+    from sound_video_gen.model.bundle import BUNDLE_CARD, bundle_paths
     folder = package_bundle()
     if not (folder / BUNDLE_CARD).is_file():
         raise UserError(f"--from-package: no demo bundle ships with this package yet ({folder} has no {BUNDLE_CARD}), "
                         f"so the output of stage {stage} has to come from running it.")
-    entry = (read_card(folder).get("files") or {}).get(PACKAGE_ROLES[stage])
-    if not entry or not (folder / entry["path"]).is_file():
+    path = bundle_paths(folder).get(PACKAGE_ROLES[stage])
+    if path is None:
         raise UserError(f"--from-package: the demo bundle {folder} has no {PACKAGE_ROLES[stage]} file for stage {stage}.")
-    return folder / entry["path"]
+    return path
 
 
 def _needs(stage: Stage) -> list[str]:
@@ -241,6 +241,32 @@ def _recipe_facts(steps: list[Planned], log: Path) -> dict:
     return facts
 
 
+def _check_writable_folder(path: str, flag: str) -> None:
+    """A folder the recipe can write in, checked as a real run would (dry runs too): not a file or device, and
+    inside a folder where a new folder can be made (probed with a temporary one, removed at once)."""
+    import tempfile
+    p = Path(path)
+    if p.exists() and not p.is_dir(): raise UserError(f"{flag} {p} is a file or a device, not a folder.")
+    base = p
+    while not base.exists(): base = base.parent
+    if not base.is_dir(): raise UserError(f"{flag} {p} cannot be made: {base} is a file, not a folder.")
+    try: Path(tempfile.mkdtemp(prefix=".svg-probe.", dir=base)).rmdir()
+    except OSError as e: raise UserError(f"{flag} {p} cannot be written: {e.strerror or e} in {base}.") from None
+
+
+def _check_data(data: str, steps) -> None:
+    "The dataset folder: a folder, or one the data stage makes in this run."
+    p = Path(data)
+    if p.exists() and not p.is_dir(): raise UserError(f"the dataset {p} is a file or a device, not a folder.")
+    makes = next((s for s in steps if s.stage.name == "data"), None)
+    reads = [s for s in steps if s.runs and s.stage.name != "data" and str(p) in s.argv]
+    if not p.exists() and (reads or (makes is not None and makes.runs)):
+        if makes is None or not makes.runs:
+            raise UserError(f"dataset folder {p} does not exist, and the data stage (which makes it) is not being run; "
+                            f"stage {reads[0].stage.name} reads it.")
+        _check_writable_folder(data, "--data")
+
+
 def main(argv: list[str] | None = None) -> int:
     names = ", ".join(s.name for s in STAGES)
     p = ArgParser(prog="sound-video-gen train-demo",
@@ -259,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.stages is not None:
         stages = [s.strip() for s in a.stages.split(",") if s.strip()]
         if not stages: raise UserError(f"--stages is empty; name some of {names}.")
+    _check_writable_folder(a.run_dir, "--run-dir")
     steps = plan(a.run_dir, a.data, stages, a.from_package, a.threads)
+    _check_data(a.data or str(Path(a.run_dir) / "data"), steps)
     width = max(len(s.name) for s in STAGES)
     if a.dry_run:
         for s in steps:

@@ -68,7 +68,7 @@ def image_main(argv: list[str]) -> int:
     image = _check_input(a.inputs[0], "image") if a.seed is None else None
     sound = _check_input(a.inputs[-1], "sound")
     groups = parse_groups(a.groups)
-    out = check_out(a.out, a.overwrite, (".png",))
+    out = check_out(a.out, a.overwrite, (".png",), inputs=a.inputs)
     from PIL import Image
     from sound_video_gen.apps.editing import edit_image
     pipe = _pipe(a)
@@ -95,7 +95,7 @@ def video_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     video, sound = _check_input(a.video, "video"), _check_input(a.sound, "sound")
     groups = parse_groups(a.groups)
-    out = check_out(a.out, a.overwrite, (".mp4",))
+    out = check_out(a.out, a.overwrite, (".mp4",), inputs=(video, sound))
     from sound_video_gen.apps.editing import edit_video
     pipe = _pipe(a)
     r = edit_video(pipe, video, sound, alpha=a.alpha, groups=groups, mode=a.mode, smooth=a.smooth, out=out,

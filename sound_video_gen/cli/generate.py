@@ -96,7 +96,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
                    "e.g. image_encoder=RUN/inverter (a file or a run folder; roles audio_encoder, clip, image_encoder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder (with --add: an existing part)")
     a = p.parse_args(argv)
-    from sound_video_gen.apps.pipeline import add_to_bundle, make_bundle, verify_bundle
+    from sound_video_gen.model.bundle import add_to_bundle, make_bundle, verify_bundle
     if a.add:
         if a.model or a.verify: raise UserError("--add changes an existing bundle; it does not go with --model or --verify.")
         for item in a.add:

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     a = p.parse_args(argv)
     if not a.to and not a.grid: raise UserError("nothing to do: pass --to FILE.safetensors and/or --grid FILE.png.")
-    if a.to: check_out(a.to, a.overwrite, (".safetensors",))
+    if a.to: check_out(a.to, a.overwrite, (".safetensors",), inputs=(a.src,))
     if a.grid: check_out(a.grid, a.overwrite, (".png",))
     from sound_video_gen.generators.legacy import load_generator, save_generator
     G = load_generator(a.src, which=a.which)

@@ -11,19 +11,6 @@ from sound_video_gen.core import UserError, check_regular_file
 METHOD_CHOICES = ("encoder", "projector", "encoder+projector")
 
 
-def _read_images(paths: list[str]) -> list:
-    "Each image file as uint8 (3, H, W); an unreadable file is one sentence. (A minimal loader; `apps.editing.load_image` is meant to replace it.)"
-    from sound_video_gen.metrics.distances import read_image
-    return [read_image(check_regular_file(p, "image")) for p in paths]
-
-
-def _to_size(images: list, size: int):
-    "uint8 images -> float (N, 3, size, size) in [-1, 1]: shorter side scaled to `size`, centre crop."
-    import torch
-    from sound_video_gen.train.generator import _resize_uint8
-    return torch.stack([_resize_uint8(im[None], size)[0] for im in images]).float() / 127.5 - 1
-
-
 def main(argv: list[str] | None = None) -> int:
     p = ArgParser(prog="sound-video-gen invert",
                   description="Invert images into the W+ space of a bundle's generator with its image encoder, the "
@@ -39,10 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=THREADS, help="torch CPU threads")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     a = p.parse_args(argv)
-    out = check_out(a.out, a.overwrite, (".safetensors",))
+    out = check_out(a.out, a.overwrite, (".safetensors",), inputs=a.images)
     png = out.with_suffix(".png") if a.save_png else None
-    if png is not None: check_out(png, a.overwrite, (".png",))
-    raw = _read_images(a.images)
+    if png is not None: check_out(png, a.overwrite, (".png",), inputs=a.images)
+    from sound_video_gen.apps.editing import load_image   # the same checks as edit-image: size, mode, aspect, bombs
+    for f in a.images: load_image(check_regular_file(f, "image"), 16)   # refuse a bad image before loading the model
     import torch
     if a.threads: torch.set_num_threads(a.threads)
     from sound_video_gen.apps.pipeline import SoundToVideo
@@ -53,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.method != "projector" and enc is None:
         raise UserError(f"bundle {a.model!r} has no image encoder; use --method projector, or add one "
                         "(train-inverter, then 'sound-video-gen bundle BUNDLE --add image_encoder=FILE').")
-    x = _to_size(raw, G.img_resolution)
+    x = torch.cat([load_image(f, G.img_resolution) for f in a.images]).to(next(G.parameters()).device)
     if a.method == "encoder": ws = invert(G, x, "encoder", encoder=enc)
     else:
         init = invert(G, x, "encoder", encoder=enc) if a.method == "encoder+projector" else None

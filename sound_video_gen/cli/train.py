@@ -5,7 +5,8 @@ import time
 import warnings
 from pathlib import Path
 
-from sound_video_gen.cli.common import FPS, FRAMES, SIZE, ArgParser, add_stage_args, ranged, set_threads, stage_config
+from sound_video_gen.cli.common import (FPS, FRAMES, SIZE, ArgParser, add_stage_args, check_data_dir, nothing_to_train, ranged,
+                                       set_threads, stage_config)
 from sound_video_gen.core import UserError, check_regular_file, get_config, list_configs
 
 
@@ -24,7 +25,7 @@ def _clip_stage_parser(prog: str, description: str) -> ArgParser:
 def _clip_datasets(a, progress: bool = True):
     from sound_video_gen.data.clips import AVClipDataset
     from sound_video_gen.train.common import MemoryDataset
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    check_data_dir(a.data)
     kw = dict(n_frames=a.frames, fps=a.fps, size=a.size, mel=a.mel, window_frames=a.window_frames)
     train = AVClipDataset(a.data, split="train", **kw)
     test = AVClipDataset(a.data, split=a.eval_split, classes=train.classes, **kw) if a.eval_split != "none" else None
@@ -71,6 +72,7 @@ def train_clip_main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="open_clip architecture (default clip-synthscapes)")
     a = p.parse_args(argv)
     cfg = stage_config(ClipTrainConfig, a, {"model": a.model} if a.model else {})
+    if nothing_to_train(cfg): return 0
     set_threads(a)
     t0 = time.time()
     train, test = _clip_datasets(a)
@@ -97,6 +99,7 @@ def train_audio_clip_main(argv: list[str] | None = None) -> int:
             raise UserError(f"{a.encoder!r} is not an audio encoder config; choose one of {', '.join(list_configs('AudioEncoder'))}.")
         extra["encoder"] = enc.to_dict()
     cfg = stage_config(AudioClipTrainConfig, a, extra)
+    if nothing_to_train(cfg): return 0
     clip = load_clip(cfg.clip, cfg.clip_pretrained if Path(cfg.clip).suffix != ".safetensors" else None)  # fail fast
     set_threads(a)
     t0 = time.time()
@@ -123,13 +126,14 @@ def train_ssvg_main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher", help="image encoder (image_encoder.safetensors) that inverts every training clip into W+ "
                    "for the teacher terms; the trajectories are cached in DATA/.teacher_cache and reused")
     a = p.parse_args(argv)
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    check_data_dir(a.data)
     if a.frames < 2: raise UserError(f"--frames must be at least 2 (the video discriminator compares frames), got {a.frames}.")
     extra = {k: v for k, v in {"generator": a.generator, "clip": a.clip, "audio_encoder": a.audio_encoder,
                                "teacher": a.teacher}.items() if v is not None}
     _clip_pretrained(a, extra)
     if a.model: extra["model"] = get_config(a.model).to_dict()
     cfg = stage_config(SSVGTrainConfig, a, extra)
+    if nothing_to_train(cfg): return 0
     set_threads(a)
     if not Path(cfg.generator).is_file():
         warnings.warn(f"generator {cfg.generator!r} is a config name, not a weight file: it has random weights, "
@@ -164,8 +168,9 @@ def train_generator_main(argv: list[str] | None = None) -> int:
     p.add_argument("--ssclf", help="a SynthScapes-Bench classifier.safetensors ('bench train'): log fd_ssclf, the Fréchet "
                    "distance on its frame features")
     a = p.parse_args(argv)
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    check_data_dir(a.data)
     cfg = stage_config(GeneratorTrainConfig, a, {"generator": a.generator} if a.generator else {})
+    if nothing_to_train(cfg): return 0
     cfg.generator_config()   # a bad generator name fails here, before anything is written
     set_threads(a)
     det = ssclf_frame_detector(a.ssclf) if a.ssclf else None
@@ -224,18 +229,19 @@ def train_inverter_main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablation", action="store_true", help="train the variants L2+reg, +perceptual, +perceptual+CLIP in RUN_DIR/<variant>")
     p.add_argument("--out", help="with --ablation: write the results to this .json file")
     a = p.parse_args(argv)
-    if not Path(a.data).is_dir(): raise UserError(f"dataset folder {a.data} does not exist.")
+    check_data_dir(a.data)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     if out and not a.ablation: raise UserError("--out goes with --ablation (a training run writes RUN_DIR/metrics.json).")
     extra = {}
     if a.model:
-        from sound_video_gen.apps.pipeline import find_bundle, verify_bundle
+        from sound_video_gen.model.bundle import bundle_paths, find_bundle, verify_bundle
         folder = find_bundle(a.model)
-        files = verify_bundle(folder)["files"]
-        extra["generator"] = str(folder / files["generator"]["path"])
-        if "clip" in files: extra["clip"] = str(folder / files["clip"]["path"])
+        paths = bundle_paths(folder, verify_bundle(folder))
+        extra["generator"] = str(paths["generator"])
+        if "clip" in paths: extra["clip"] = str(paths["clip"])
     extra.update({k: v for k, v in {"generator": a.generator, "clip": a.clip, "classifier": a.classifier, "lpips": a.lpips}.items() if v})
     cfg = stage_config(InversionTrainConfig, a, extra)
+    if nothing_to_train(cfg): return 0
     if not cfg.generator: raise UserError("give the generator to invert into: --model BUNDLE or --generator FILE.")
     set_threads(a)
     t0 = time.time()

@@ -165,7 +165,7 @@ class SSVGMethod(Method):
                  w0: str = "sound"):                 # 'sound' (the paper's path: w_avg + E_a(x_1)), 'w_avg' or 'random' (seeded)
         self.path = self.sha256 = None
         if isinstance(model, (str, Path)):
-            from sound_video_gen.metrics.detectors import file_sha256
+            from sound_video_gen.core import file_sha256
             self.path, self.sha256 = str(model), file_sha256(model)
             model = load_ssvg(model)
         self.model = model.eval()

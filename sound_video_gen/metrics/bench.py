@@ -104,7 +104,7 @@ class ClassifierDetector:
 
 def load_classifier(path: str | Path) -> ClassifierDetector:
     "Load a classifier written by `train_classifier` (safetensors + JSON config)."
-    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.core import file_sha256
     state, cfg, meta = load_checkpoint(path)
     if not cfg or not cfg.get("config_class", "").endswith("SSClassifierConfig"):
         raise UserError(f"{path} is not a SynthScapes-Bench classifier (its config is {cfg and cfg.get('config_class')}).")
@@ -325,7 +325,7 @@ def benchmark(method,                          # a baselines.Method, or its name
     gname = gsha = None
     if isinstance(generator, (str, Path)):
         from sound_video_gen.generators.legacy import load_generator
-        from sound_video_gen.metrics.detectors import file_sha256
+        from sound_video_gen.core import file_sha256
         gname = str(generator)
         if Path(generator).is_file(): gsha = file_sha256(generator)
         generator = load_generator(generator)
@@ -425,7 +425,7 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
     "Score `TABLE2_ROWS` with `benchmark` on one split and one generator; the records and the run's provenance."
     import sound_video_gen
     from sound_video_gen.metrics.baselines import SSVGMethod, get_method
-    from sound_video_gen.metrics.detectors import file_sha256
+    from sound_video_gen.core import file_sha256
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
     from sound_video_gen.metrics.baselines import InvertedClips
     rows = []

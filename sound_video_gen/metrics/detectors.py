@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..core import UserError, load_state_strict
 
 # %% auto #0
-__all__ = ['WEIGHT_FILES', 'I3D_MIXED', 'weights_dir', 'find_weights', 'file_sha256', 'verify_weights', 'Unit3D', 'MaxPool3dSame',
+__all__ = ['WEIGHT_FILES', 'I3D_MIXED', 'weights_dir', 'find_weights', 'verify_weights', 'Unit3D', 'MaxPool3dSame',
            'InceptionModule3D', 'InceptionI3d', 'I3DDetector', 'load_i3d', 'fid_inception_v3', 'clean_resize',
            'InceptionDetector', 'load_inception', 'LPIPS', 'load_lpips']
 
@@ -42,12 +42,7 @@ def find_weights(kind: str, path: str | Path | None = None) -> Path:
                         "(see the detectors documentation for where each file comes from).")
     return p
 
-def file_sha256(path: str | Path) -> str:
-    "The sha256 of a file, hex."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
+from ..core import file_sha256   # noqa: F401  (here too: the detectors' checksums)
 
 _HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.[A-Za-z0-9]+$")
 

@@ -155,7 +155,7 @@ class NonFiniteLossError(UserError):
 def check_hyperparameters(cfg: Config) -> None:
     """Refuse a stage config whose learning rates, betas or loss weights are non-finite or out of range, before a
     run writes anything. Fields are recognised by name: `lr*` (> 0), `betas` (each in [0, 1)), and `w_*`, `*_gamma`,
-    `lambda_*`, `weight_decay`, `grad_clip`, `momentum` (>= 0)."""
+    `lambda_*`, `weight_decay`, `grad_clip`, `momentum`, `*_steps`, `*_every`, `*_interval` (>= 0)."""
     bad = []
     for name, v in vars(cfg).items():
         if isinstance(v, bool) or not isinstance(v, (int, float, tuple, list)): continue
@@ -166,6 +166,8 @@ def check_hyperparameters(cfg: Config) -> None:
                 bad.append(f"{name}={v} is not finite")
             continue
         if name.startswith("lr") and min(vals) <= 0: bad.append(f"{name}={v} must be > 0")
+        elif (name.endswith(("_steps", "_every", "_interval")) or name == "max_steps") and min(vals) < 0:
+            bad.append(f"{name}={v} must be >= 0")
         elif name == "betas" and not all(0 <= x < 1 for x in vals): bad.append(f"betas={tuple(vals)} must lie in [0, 1)")
         elif (name.startswith(("w_", "lambda_")) or name.endswith("_gamma") or name in ("weight_decay", "grad_clip", "momentum")) \
                 and min(vals) < 0: bad.append(f"{name}={v} must be >= 0")

@@ -121,6 +121,10 @@ class GeneratorTrainConfig(Config):
 
     def generator_config(self) -> Config:
         "The resolved generator config (named config + overrides)."
+        base = get_config(self.generator)
+        if type(base).__name__ not in ("StyleGAN2Config", "StyleGAN3Config"):
+            raise UserError(f"{self.generator} is a {type(base).__name__}, not a generator config (expected a StyleGAN2Config "
+                            "or StyleGAN3Config name, such as stylegan2-64).")
         return get_config(self.generator, **self.generator_overrides)
 
     def discriminator_config(self, G) -> StyleGAN2DiscriminatorConfig:

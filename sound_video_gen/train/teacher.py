@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from sound_video_gen.core import UserError, atomic_path
-from sound_video_gen.metrics.detectors import file_sha256
+from sound_video_gen.core import file_sha256
 
 __all__ = ["teacher_key", "build_teachers", "load_teachers", "TeacherClips"]
 
