@@ -50,13 +50,14 @@ def test_teacher_training_makes_videos_show_their_sound(tmp_path):
     mcfg = _tiny_model_config()
     seed_everything(0)
     before = _true_class_prob(SSVG(mcfg.for_generator(G)), G, det, test)
-    cfg = SSVGTrainConfig(model=mcfg, run_dir=str(tmp_path / "run"), max_steps=80, batch_size=8, render_every=0,
+    cfg = SSVGTrainConfig(model=mcfg, run_dir=str(tmp_path / "run"), max_steps=160, batch_size=8, render_every=0,
                           w_teacher=1.0, w_teacher_motion=1.0, w_sync=0.05, w_clip_audio=0, w_clip_text=0, w_adv_image=0,
                           w_adv_video=0, w_reg=0.01, lr_recurrent=5e-4, lr_encoder=2e-3, ckpt_every=0, log_every=0,
                           sample_every=0, progress=False, amp=False)
     train_ssvg(cfg, ds, G=G)
     from sound_video_gen.model.ssvg import load_ssvg
     after = _true_class_prob(load_ssvg(tmp_path / "run" / "ssvg.safetensors"), G, det, test)
-    # measured: 0.018 untrained; 0.13–0.32 after 80 steps (float rounding differs between runs and CPUs, and so does
-    # the path training takes), so the bar is a rise of 0.08, over five times the untrained probability
-    assert after > before + 0.08, (before, after)
+    # measured on one machine: 0.018 untrained; after 80 steps 0.09 (1 thread) to 0.14 (2 threads), after 160 steps
+    # 0.24 (1 thread) and 0.30 (2 threads). Float rounding differs with threads and CPUs, and so does the path training
+    # takes, so the bar is a rise of 0.1 at 160 steps: over five times the untrained probability, half the lowest measured.
+    assert after > before + 0.1, (before, after)

@@ -169,3 +169,30 @@ def test_a_refused_add_leaves_the_bundle_as_it_was(bundle, tmp_path, capsys):
     card = add_to_bundle(b, "image_encoder", ImageEncoder.for_generator(G, widths=(8, 8, 8, 8), units=(1, 1, 1, 1), head_width=8),
                          overwrite=True)
     assert card["files"]["image_encoder"]["path"] != first and not (b / first).exists() and verify_bundle(b)
+
+
+def test_an_audio_encoder_for_other_mel_bands_does_not_fit(tmp_path):
+    "F_a built for 64 mel bands beside a model whose front end makes 32 is refused when the bundle is made."
+    from sound_video_gen.multimodal.audio_encoder import AudioEncoder
+    from sound_video_gen.multimodal.clip import load_clip
+    G = create_generator("stylegan2-tiny", seed=0)
+    model = SSVG(get_config("ssvg-tiny").for_generator(G))           # mel-tiny: 32 bands
+    clip = load_clip("clip-tiny")
+    fa64 = AudioEncoder(get_config("audio-encoder-tiny", n_mels=64, embed_dim=clip.embed_dim))
+    with pytest.raises(UserError, match="F_a takes 64 mel bands, the model's front end makes 32") as e:
+        make_bundle(tmp_path / "b", G, model, fa64, clip)
+    assert str(tmp_path / "b") in str(e.value) and ".b." not in str(e.value)   # names the bundle, not its temporary folder
+    assert not (tmp_path / "b").exists() and not list(tmp_path.iterdir())
+    fa32 = AudioEncoder(get_config("audio-encoder-tiny", embed_dim=clip.embed_dim))
+    assert verify_bundle(make_bundle(tmp_path / "b", G, model, fa32, clip))
+
+
+def test_an_allocator_failure_is_one_sentence(monkeypatch, capsys):
+    import sound_video_gen.cli as cli
+    def huge(argv): raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory: "
+                                       "you tried to allocate 68719476736 bytes.")
+    assert run_cli(huge, []) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ran out of memory; use a smaller --batch-size") and "Traceback" not in err
+    def bug(argv): raise RuntimeError("shape mismatch")   # any other RuntimeError is a bug and keeps its traceback
+    with pytest.raises(RuntimeError, match="shape mismatch"): run_cli(bug, [])
