@@ -111,7 +111,35 @@ def main(argv=None) -> int:
             print(f"{name}: FAILED after {time.time() - t0:.0f} s ({e.ename}: {e.evalue}); see {out}", file=sys.stderr)
             return 1
         print(f"{name}: ok in {time.time() - t0:.0f} s -> {out.relative_to(HERE)}")
+        if a.profile == "smoke":
+            odd = result_shape_differences(name)
+            if odd:
+                print(f"{name}: its smoke results do not have the keys of the committed quick results: {'; '.join(odd)}",
+                      file=sys.stderr)
+                return 1
     return 0
+
+
+def _shape(rec: dict) -> dict:
+    "Top-level keys, and for each list of records the union of their keys."
+    return {k: sorted(set().union(*v)) if isinstance(v, list) and v and all(isinstance(x, dict) for x in v) else None
+            for k, v in rec.items()}
+
+
+def result_shape_differences(name: str) -> list[str]:
+    """For each committed quick result of notebook `name`, how the smoke run's result of the same name differs in its
+    keys (so every committed result is one that the notebook's code writes, checked on every CI run)."""
+    odd = []
+    for quick in sorted((HERE / "results").glob("*_quick.json")):
+        rec = json.loads(quick.read_text())
+        if rec.get("config", {}).get("notebook") != name: continue
+        smoke = quick.with_name(quick.name.replace("_quick.json", "_smoke.json"))
+        if not smoke.is_file(): odd.append(f"{smoke.name} was not written"); continue
+        a, b = _shape(rec), _shape(json.loads(smoke.read_text()))
+        if a != b:
+            diff = sorted(set(a) ^ set(b)) or sorted(k for k in a if a[k] != b.get(k))
+            odd.append(f"{quick.name} vs {smoke.name}: {', '.join(diff)}")
+    return odd
 
 
 if __name__ == "__main__":
