@@ -270,6 +270,8 @@ def _cli(capsys, argv):
     (["edit-video", "{v}", "{s}", "-o", "{d}/exists.mp4"], "already exists"),
     (["edit-video", "{v}", "{s}", "-o", "{d}/o.mp4", "--groups", ""], "--groups takes"),
     (["edit-video", "{v}", "{s}", "-o", "{d}/o.mp4", "--model", "no-such-bundle"], "no bundle named"),
+    (["edit-video", "{v}", "{s}", "-o", "{d}/o.mp4", "--max-frames", "2"], "asked for are shorter than one mel window"),
+    (["edit-video", "{v}", "{s}", "-o", "{v}", "--overwrite"], "would destroy the input"),
 ])
 def test_cli_errors_are_one_sentence(capsys, files, tmp_path, argv, match):
     (tmp_path / "exists.png").write_bytes(b"x"); (tmp_path / "exists.mp4").write_bytes(b"x")
