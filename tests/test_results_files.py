@@ -10,7 +10,7 @@ from sound_video_gen.cli import dispatch
 from sound_video_gen.core import run_cli
 
 RESULTS = Path(__file__).resolve().parent.parent / "paper_figures" / "results"
-COMMITTED = sorted(p for p in RESULTS.glob("*.json") if not p.stem.endswith("_quick"))   # _quick: papermill (test_paper_figures)
+COMMITTED = sorted(p for p in RESULTS.glob("*.json") if not p.stem.endswith("_quick") and "_smoke" not in p.stem)   # papermill's (test_paper_figures, run_all)
 SMALL = {"--scenes": "2", "--clips": "2", "--images": "2", "--max-clips": "2", "--max-steps": "2", "--steps": "2",
          "--eval-images": "2", "--eval-steps": "2"}
 
