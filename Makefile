@@ -59,8 +59,10 @@ browser-deps:
 	    || { echo "browser-deps: apt-get could not install chromium chromium-driver"; exit 1; }; }
 	@chromium --version 2>/dev/null && chromedriver --version
 
+## One report (synthesis beside NVlabs' code when NVLABS=PATH names a checkout, stage-0/3 steps, generate, 1-hour RSS):
+## benchmarks/results/<machine>.json and .md. The single-purpose scripts benchmarks/bench_*.py take more options.
 bench: install
-	@for f in benchmarks/bench_*.py; do $(PY) $$f; done
+	@$(PY) benchmarks/report.py $(if $(NVLABS),--nvlabs $(NVLABS),)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -34,6 +34,19 @@ def nvlabs_generator(cfg, nv2, nv3):
     return nv2.Generator(**common, use_noise=cfg.use_noise)
 
 
+def import_nvlabs(path) -> tuple:
+    "NVlabs' `training.networks_stylegan2` and `networks_stylegan3` from a checkout (their code stays there)."
+    sys.path.insert(0, str(Path(path).resolve()))
+    try: import pkg_resources  # noqa: F401  (NVlabs' conv2d_gradfix imports parse_version from it)
+    except ImportError:
+        import types
+        from packaging.version import parse
+        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    import training.networks_stylegan2 as nv2
+    import training.networks_stylegan3 as nv3
+    return nv2, nv3
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nvlabs", required=True, help="a checkout of github.com/NVlabs/stylegan3")
@@ -43,14 +56,7 @@ def main(argv=None) -> int:
     nv = Path(a.nvlabs).resolve()
     if not (nv / "training" / "networks_stylegan3.py").is_file():
         p.error(f"{nv} is not a checkout of NVlabs/stylegan3 (no training/networks_stylegan3.py)")
-    sys.path.insert(0, str(nv))
-    try: import pkg_resources  # noqa: F401  (NVlabs' conv2d_gradfix imports parse_version from it)
-    except ImportError:
-        import types
-        from packaging.version import parse
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
-    import training.networks_stylegan2 as nv2
-    import training.networks_stylegan3 as nv3
+    nv2, nv3 = import_nvlabs(nv)
     from sound_video_gen.generators.legacy import load_generator
     torch.set_num_threads(1)
     out, info = {}, {}
