@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..core import UserError
 from ..data.clips import BadVideoError, probe_video, to_uint8_frames, write_video
-from ..metrics.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
+from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
 from .pipeline import WindowStream
 
 # %% auto #0

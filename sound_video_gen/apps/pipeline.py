@@ -22,15 +22,14 @@ from ..model.inversion import ImageEncoder, load_image_encoder
 from ..model.recurrent import initial_latent
 from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg
 from ..model.bundle import bundle_paths, find_bundle, make_bundle, read_card, verify_bundle
+from ..model.editing import GROUPS
 from ..data.clips import VideoWriter, to_uint8_frames
 from .figures import filmstrip
 
 # %% auto #0
-__all__ = ['GROUPS', 'SoundPlan', 'plan_sound', 'WindowStream', 'SoundToVideo']
+__all__ = ['SoundPlan', 'plan_sound', 'WindowStream', 'SoundToVideo']
 
 # %% ../../nbs/50_apps.pipeline.ipynb #b2e8ef57
-GROUPS = ("coarse", "mid", "fine")
-
 @dataclass
 class SoundPlan:
     "What a sound becomes: the span read, the video's frame count, and the first pass's spectrogram facts."

@@ -13,7 +13,7 @@ import torch
 import ipywidgets as W
 
 from ..core import UserError
-from ..metrics.editing import video_edit_latents
+from ..model.editing import video_edit_latents
 from ..data.clips import to_uint8_frames, write_video
 from .pipeline import GROUPS, SoundToVideo, WindowStream
 from ..model.bundle import pretrained_dir

@@ -201,7 +201,8 @@ def _table2(argv):
 def _edit(argv):
     from sound_video_gen.generators.legacy import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
-    from sound_video_gen.metrics.editing import GROUPS, edit_success, edit_table, windows_by_class
+    from sound_video_gen.metrics.editing import edit_success, edit_table, windows_by_class
+    from sound_video_gen.model.editing import GROUPS
     from sound_video_gen.model.ssvg import load_ssvg
     p = ArgParser(prog="sound-video-gen bench edit", description="Editing success of the paper's image editing "
                   "ŵ = w + α·E_a(x_B): for random scenes and each sound class B they do not show, how often the "
@@ -237,7 +238,8 @@ def _edit_video(argv):
     from sound_video_gen.generators.legacy import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
     from sound_video_gen.core import file_sha256
-    from sound_video_gen.metrics.editing import GROUPS, MODES, edit_video_scores, edit_video_table
+    from sound_video_gen.metrics.editing import edit_video_scores, edit_video_table
+    from sound_video_gen.model.editing import GROUPS, MODES
     from sound_video_gen.model.inversion import invert, load_image_encoder
     from sound_video_gen.model.ssvg import load_ssvg
     p = ArgParser(prog="sound-video-gen bench edit-video", description="Video editing on SynthScapes: input segments "

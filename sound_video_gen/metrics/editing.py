@@ -13,38 +13,11 @@ from ..core import UserError
 from ..generators.legacy import check_generator
 from .bench import check_mel, sync_score
 from .distances import to_uint8
+from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
 
 # %% auto #0
-__all__ = ['GROUPS', 'MODES', 'group_names', 'edited_latents', 'frame_probs', 'thumbnails', 'layout_kept', 'windows_by_class',
-           'edit_success', 'edit_table', 'smooth_latents', 'video_edit_latents', 'frame_change', 'edit_video_scores',
-           'edit_video_table']
-
-# %% ../../nbs/35_metrics.editing.ipynb #09978d40
-GROUPS = ("coarse", "mid", "fine")
-
-def group_names(groups) -> list[str] | str:
-    "'all' for None or 'all'; otherwise the named W+ layer groups as a list, checked."
-    if groups is None or groups == "all": return "all"
-    names = [groups] if isinstance(groups, str) else list(groups)
-    if not names or any(g not in GROUPS for g in names): raise UserError(f"groups must name some of {', '.join(GROUPS)}, got {groups!r}.")
-    return names
-
-def edited_latents(w: torch.Tensor,             # latents (N, num_ws, w_dim)
-                   dw: torch.Tensor,            # E_a offsets (N, num_ws, w_dim)
-                   alpha: float = 1.0,          # edit strength α
-                   groups=None,                 # None (every layer), or some of 'coarse', 'mid', 'fine'
-                   layer_groups: dict | None = None,  # {'coarse': (a, b), ...}: half-open layer ranges (`model.encoder.groups`)
-                  ) -> torch.Tensor:
-    "ŵ = w + α·Δw on the W+ layers of `groups`; every other layer is w unchanged."
-    if w.shape != dw.shape: raise UserError(f"latents {tuple(w.shape)} and offsets {tuple(dw.shape)} differ in shape.")
-    names = group_names(groups)
-    if names == "all": return w + alpha * dw
-    if layer_groups is None: raise UserError("give layer_groups (the model's E_a groups, model.encoder.groups) to edit some groups.")
-    out = w.clone()
-    for g in names:
-        a, b = layer_groups[g]
-        out[:, a:b] = w[:, a:b] + alpha * dw[:, a:b]
-    return out
+__all__ = ['frame_probs', 'thumbnails', 'layout_kept', 'windows_by_class', 'edit_success', 'edit_table', 'frame_change',
+           'edit_video_scores', 'edit_video_table']
 
 # %% ../../nbs/35_metrics.editing.ipynb #9317260f
 def frame_probs(det,                    # a `bench.ClassifierDetector`
@@ -149,55 +122,6 @@ def edit_table(result: dict) -> str:
     rows.append(f"\n{result['n_scenes']} scenes (ψ={result['psi']:g}, seed {result['seed']}), layers: {groups}; "
                 f"layout kept between unrelated scenes: {result['layout_kept_unrelated']:.3f}")
     return "\n".join(rows)
-
-# %% ../../nbs/35_metrics.editing.ipynb #29aed836
-def smooth_latents(ws: torch.Tensor,     # latents over time (T, num_ws, w_dim)
-                   sigma: float = 1.0,   # Gaussian σ in frames; 0 = no smoothing
-                  ) -> torch.Tensor:
-    "A Gaussian over time of a latent trajectory (edges reflected), σ in frames; σ = 0 returns a copy."
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and 0 <= sigma <= 100): raise UserError(f"smooth must be a number of frames in [0, 100], got {sigma!r}.")
-    if ws.ndim != 3: raise UserError(f"latents must be (T, num_ws, w_dim), got {tuple(ws.shape)}.")
-    T = ws.shape[0]
-    if sigma == 0 or T < 2: return ws.clone()
-    r = min(int(math.ceil(3 * sigma)), T - 1)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64) / sigma) ** 2)
-    k = (k / k.sum()).to(ws)
-    x = ws.flatten(1).T[:, None]                                   # (num_ws·w_dim, 1, T)
-    x = F.pad(x, (r, r), mode="reflect")
-    return F.conv1d(x, k.view(1, 1, -1)).squeeze(1).T.reshape(ws.shape)
-
-# %% ../../nbs/35_metrics.editing.ipynb #5dde5c95
-MODES = ("offsets", "recurrent")
-
-@torch.no_grad()
-def video_edit_latents(model,                       # an SSVG model: E_a (`model.encoder`) and the recurrent block
-                       ws: torch.Tensor,            # the input's (smoothed) inverted latents (T, num_ws, w_dim)
-                       windows: torch.Tensor,       # the new sound's per-frame mel windows (T, 1, n_mels, width)
-                       alpha: float = 1.0,          # edit strength α
-                       groups=None,                 # None (every layer), or some of 'coarse', 'mid', 'fine'
-                       mode: str = "offsets",       # 'offsets': ŵ_t = w_t + α·E_a(x_t); 'recurrent': + α·(rollout drift)
-                       beta: float | None = None,   # the rollout's step size (mode 'recurrent'; default: the model's)
-                       batch: int = 16,             # windows per E_a call
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    "(ŵ (T, num_ws, w_dim), the per-frame edit that was scaled by α) for an inverted trajectory and a sound's windows."
-    if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha)): raise UserError(f"alpha must be a finite number, got {alpha!r}.")
-    if ws.ndim != 3 or ws.shape[1:] != (model.cfg.num_ws, model.cfg.w_dim):
-        raise UserError(f"latents must be (T, {model.cfg.num_ws}, {model.cfg.w_dim}), got {tuple(ws.shape)}.")
-    if windows.ndim != 4 or len(windows) != len(ws): raise UserError(f"need one window per frame: {len(ws)} latents, windows {tuple(windows.shape)}.")
-    dev = ws.device
-    enc = model.encoder.to(dev).eval()
-    dws = torch.cat([enc(windows[i:i + batch].float().to(dev)) for i in range(0, len(windows), batch)])
-    if mode == "offsets": edit = dws
-    else:
-        beta = model.cfg.beta if beta is None else beta
-        model = model.to(dev).eval()
-        noise = torch.zeros(1, len(ws), 2, *ws.shape[1:], device=dev)   # deterministic: no input noise
-        # either latent path (the paper's rollout, or the anchored one) from the first latent; its displacement is the edit
-        r = model.latents(windows[None].float().to(dev), ws[:1], beta=beta, sound="all", batch_size=batch,
-                          noise=noise if model.recurrent.cfg.noise_std > 0 else None)[0]
-        edit = r - ws[:1]
-    return edited_latents(ws, edit, alpha, groups, enc.groups), edit
 
 # %% ../../nbs/35_metrics.editing.ipynb #eaf68f73
 def frame_change(frames: torch.Tensor) -> torch.Tensor:
