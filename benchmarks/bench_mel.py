@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from report import cpu_name   # benchmarks/report.py, beside this script
+
 
 def write_sound(path: Path, hours: float, rate: int) -> None:
     "A long 16-bit WAV written in one-minute blocks (a chirp with noise), so writing it needs little memory."
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
                 base = baselines.setdefault(rate, _peak(_short(Path(d), rate))[0])
                 print(json.dumps({"bench": "mel", "hours": hours, "sample_rate": rate, "ok": ok, "peak_rss_mb": peak,
                                   "two_second_sound_mb": base, "over_two_second_sound_mb": round(peak - base, 1),
-                                  "seconds": seconds, "machine": platform.machine(), "cpu": _cpu(), "cores": os.cpu_count()}), flush=True)
+                                  "seconds": seconds, "machine": platform.machine(), "cpu": cpu_name(), "cores": os.cpu_count()}), flush=True)
                 res = type("R", (), {"returncode": 0 if ok else 1, "stderr": err})
                 if res.returncode: print(res.stderr[-500:], file=sys.stderr)
                 wav.unlink()
@@ -60,14 +62,6 @@ def _short(d: Path, rate: int) -> Path:
     wav = d / f"short_{rate}.wav"
     if not wav.exists(): write_sound(wav, 2 / 3600, rate)
     return wav
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -36,16 +36,18 @@ def check_regular_file(path: str | Path, what: str = "file") -> Path:
 def _no_constant(name):
     raise ValueError(f"{name} is not a JSON number")
 
-def read_json(path: str | Path, what: str = "JSON file", kind: type | None = dict, max_bytes: int = 16 * 2**20):
+def read_json(path: str | Path, what: str = "JSON file", kind: type | None = dict, max_bytes: int = 16 * 2**20,
+              allow_nan: bool = False):
     """The JSON value in the regular file `path`, or one sentence why not: missing, a FIFO or device, larger than
-    `max_bytes`, not UTF-8, not JSON (NaN and Infinity included), nested too deeply, or not of type `kind`."""
+    `max_bytes`, not UTF-8, not JSON (NaN and Infinity included unless `allow_nan`), nested too deeply, or not of type
+    `kind`."""
     p = check_regular_file(path, what)
     if p.stat().st_size > max_bytes:
         raise UserError(f"{what} {p} is {p.stat().st_size / 2**20:.0f} MiB; at most {max_bytes / 2**20:.0f} MiB is read.")
     try: text = p.read_bytes().decode("utf-8")
     except UnicodeDecodeError: raise UserError(f"{what} {p} is not a UTF-8 text file.") from None
     except OSError as e: raise UserError(f"cannot read {what} {p}: {e.strerror}.") from None
-    try: value = json.loads(text, parse_constant=_no_constant)
+    try: value = json.loads(text) if allow_nan else json.loads(text, parse_constant=_no_constant)
     except (json.JSONDecodeError, ValueError) as e:
         where = f" at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
         raise UserError(f"{what} {p} is not valid JSON ({getattr(e, 'msg', str(e))}{where}).") from None
@@ -224,16 +226,13 @@ def _to_jsonable(v):
     return v
 
 def _read_json(path_or_text):
+    "A config's JSON object from a file (`read_json`; NaN is let through, for the field checks to name) or a string."
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and not path_or_text.lstrip().startswith("{")):
-        p = check_regular_file(path_or_text, "config file")
-        try: text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError: raise UserError(f"{p} is not a UTF-8 text file.") from None
-    else:
-        text, p = path_or_text, "<string>"
-    try: d = json.loads(text)
-    except json.JSONDecodeError as e: raise UserError(f"{p} is not valid JSON ({e.msg} at line {e.lineno}).") from None
-    except RecursionError: raise UserError(f"{p} is nested too deeply to be a config.") from None
-    if not isinstance(d, dict): raise UserError(f"{p} must hold a JSON object, got a {type(d).__name__}.")
+        return read_json(path_or_text, "config file", allow_nan=True)
+    try: d = json.loads(path_or_text)
+    except json.JSONDecodeError as e: raise UserError(f"the config string is not valid JSON ({e.msg} at line {e.lineno}).") from None
+    except RecursionError: raise UserError("the config string is nested too deeply.") from None
+    if not isinstance(d, dict): raise UserError(f"the config string must hold a JSON object, got a {type(d).__name__}.")
     return d
 
 # %% ../nbs/00_core.ipynb #b6b5087e

@@ -134,14 +134,16 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
 
 # ---------------------------------------------------------------- training
 
-def _ckpt_tensors(path):
+def _ckpt_tensors(path, parts=("modules", "optimizers", "extra")):
+    "The checkpoint's tensors (and, for the RNG part, its plain numbers as tensors) by dotted key, and its meta."
     state, _, meta = load_checkpoint(path)
     out = {}
     def walk(o, key):
         if isinstance(o, torch.Tensor): out[key] = o
+        elif isinstance(o, (int, float)) and not isinstance(o, bool): out[key] = torch.tensor(o)
         elif isinstance(o, dict): [walk(v, f"{key}.{k}") for k, v in o.items()]
         elif isinstance(o, (list, tuple)): [walk(v, f"{key}.{i}") for i, v in enumerate(o)]
-    walk({k: state[k] for k in ("modules", "optimizers", "extra")}, "")
+    walk({k: state[k] for k in parts}, "")
     return out, meta
 
 
@@ -251,22 +253,11 @@ def test_two_identical_runs_save_the_same_global_rng_states(tmp_path):
     for name in ("a", "b"):
         random.seed(int.from_bytes(name.encode(), "big")); np.random.seed(len(name) + ord(name))  # different histories
         train_generator(tiny_cfg(tmp_path / name, max_steps=1, ckpt_every=1, sample_every=0), toy_images(16))
-    ta, _ = _ckpt_rng(tmp_path / "a" / "run" / "checkpoint.safetensors")
-    tb, _ = _ckpt_rng(tmp_path / "b" / "run" / "checkpoint.safetensors")
+    ta, _ = _ckpt_tensors(tmp_path / "a" / "run" / "checkpoint.safetensors", parts=("rng",))
+    tb, _ = _ckpt_tensors(tmp_path / "b" / "run" / "checkpoint.safetensors", parts=("rng",))
     assert ta.keys() == tb.keys() and any("numpy" in k for k in ta) and any("python" in k for k in ta)
     assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])]
 
-
-def _ckpt_rng(path):
-    state, _, meta = load_checkpoint(path)
-    out = {}
-    def walk(o, key):
-        if isinstance(o, torch.Tensor): out[key] = o
-        elif isinstance(o, (int, float)): out[key] = torch.tensor(o)
-        elif isinstance(o, dict): [walk(v, f"{key}.{k}") for k, v in o.items()]
-        elif isinstance(o, (list, tuple)): [walk(v, f"{key}.{i}") for i, v in enumerate(o)]
-    walk(state["rng"], "rng")
-    return out, meta
 
 
 DDP_SCRIPT = """

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
+from ..core import file_sha256
 from ..audio import plot_mel
 from ..model.ssvg import SSVG
 
@@ -105,7 +106,7 @@ def code_checksums(modules=None) -> dict:
         if not f or not getattr(m, "__name__", "").startswith("sound_video_gen"): continue
         f = Path(f).resolve()
         if f.suffix == ".py" and f.is_relative_to(root):
-            out[f.relative_to(root).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+            out[f.relative_to(root).as_posix()] = file_sha256(f)[:16]
     return dict(sorted(out.items()))
 
 def stale_code(code: dict, root: str | Path | None = None) -> list[str]:
@@ -114,7 +115,7 @@ def stale_code(code: dict, root: str | Path | None = None) -> list[str]:
     changed = []
     for rel, digest in sorted(code.items()):
         f = root / rel
-        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest()[:16] != digest: changed.append(rel)
+        if not f.is_file() or file_sha256(f)[:16] != digest: changed.append(rel)
     return changed
 
 def provenance(seed: int, config, protocol: str, detector_sha256: str | None = None) -> dict:

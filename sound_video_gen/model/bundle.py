@@ -212,9 +212,10 @@ def add_to_bundle(folder: str | Path,      # an existing bundle
             shutil.copyfile(p, tmp)
         if dtype is not None: _store_as(tmp, dtype)
         # a replaced part gets a new name, so the card's rename is the one step that switches parts
-        name = ROLES[role] if role not in card["files"] else f"{role}.{file_sha256(tmp)[:12]}.safetensors"
+        sha = file_sha256(tmp)
+        name = ROLES[role] if role not in card["files"] else f"{role}.{sha[:12]}.safetensors"
         new = json.loads(json.dumps(card))
-        new["files"][role] = {"path": name, "sha256": file_sha256(tmp), "bytes": tmp.stat().st_size}
+        new["files"][role] = {"path": name, "sha256": sha, "bytes": tmp.stat().st_size}
         facts = {}
         if not isinstance(src, torch.nn.Module) and Path(src).is_dir() and (Path(src) / "config.json").is_file():
             rc = read_json(Path(src) / "config.json", "run config")
