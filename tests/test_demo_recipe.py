@@ -34,7 +34,7 @@ def _fake_outputs(run: Path, data: Path) -> None:
     (run / "clip/config.json").write_text(json.dumps({"max_steps": 1500}))
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
     _ckpt(run / "inverter/image_encoder.safetensors", {"step": 1000})
-    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 800})
+    _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 

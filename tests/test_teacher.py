@@ -101,3 +101,69 @@ def test_anchored_stage3_skips_g_off_render_steps_and_resumes_exactly(setup, tmp
     with pytest.raises(UserError, match="teacher"):
         from sound_video_gen.data.clips import AVClipDataset
         train_ssvg(_cfg(tmp_path / "c", G), AVClipDataset(root, n_frames=4, size=32, split="train", train=True), G=G)
+
+
+def test_runs_that_start_together_build_the_cache_once(setup, tmp_path):
+    import threading
+    root, G, enc, enc_file = setup
+    other = tmp_path / "enc3.safetensors"
+    torch.manual_seed(9)
+    save_image_encoder(other, ImageEncoder.for_generator(G, widths=(8, 8, 16, 16), units=(1, 1, 1, 1), head_width=8))
+    got, errors = [], []
+    def build():
+        try: got.append(build_teachers(root, other, "train", n_frames=16, part_clips=1, progress=False))
+        except Exception as e: errors.append(e)
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert not errors and len(got) == 3 and len(set(got)) == 1 and got[0].is_file()
+    assert not (root / ".teacher_cache" / f"train-{teacher_key(root, other, 'train', 0, 16)}.parts").exists()
+
+
+def test_the_sync_term_moves_the_residual_and_never_the_anchor(setup):
+    from sound_video_gen.model.ssvg import SSVG
+    from sound_video_gen.train.ssvg import Frozen, generate, model_losses
+    root, G, enc, enc_file = setup
+    cfg = _cfg("unused", G, w_teacher=0.0, w_teacher_motion=0.0, w_sync=1.0, w_reg=0.0)
+    torch.manual_seed(0)
+    model = SSVG(cfg.model)
+    windows = load_split(root, "train", n_frames=16, segments=1)["windows"][:2, :8].float()
+    w0 = G.mapping.w_avg[None, None].expand(2, G.num_ws, -1)
+    ws, _, anchors = generate(model, G, windows, w0, None, "all", render_frames=False)
+    terms = model_losses(ws, None, windows, Frozen(G, None, None), None, None, None, w0, cfg, None, anchors)
+    assert list(terms) == ["sync"]
+    terms["sync"].backward()
+    enc_grad = sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None)
+    gru_grad = sum(float(p.grad.abs().sum()) for p in model.recurrent.parameters() if p.grad is not None)
+    assert enc_grad == 0 and gru_grad > 0                       # E_a learns the scene (the anchor) from the teacher alone
+    model.zero_grad()
+    ws, _, anchors = generate(model, G, windows, w0, None, "all", render_frames=False)
+    model_losses(ws, None, windows, Frozen(G, None, None), None, None, None, w0, cfg, None, None)["sync"].backward()
+    assert sum(float(p.grad.abs().sum()) for p in model.encoder.parameters() if p.grad is not None) > 0   # without anchors it would
+
+
+def test_the_sync_term_per_group_asks_every_group_to_follow_the_loudness():
+    from sound_video_gen.model.losses import loudness_sync_loss
+    T, loud = 12, torch.rand(2, 12, generator=torch.Generator().manual_seed(0))
+    ws = torch.zeros(2, T, 4, 3)
+    ws[:, :, 2:] = torch.cumsum(loud, 1)[..., None, None]      # only the last two layers move, at the loudness's speed
+    groups = {"coarse": (0, 1), "mid": (1, 2), "fine": (2, 4)}
+    whole, per_group = loudness_sync_loss(ws, loud), loudness_sync_loss(ws, loud, groups)
+    assert whole < 1e-4                                         # the speed of all layers follows the loudness ...
+    assert abs(float(per_group) - 2 / 3) < 1e-4                 # ... but two of three groups stand still (1 - 0 each)
+    ws[:, :, :2] = torch.cumsum(loud, 1)[..., None, None]
+    assert loudness_sync_loss(ws, loud, groups) < 1e-4
+
+
+def test_the_speed_term_asks_for_the_teachers_speed_in_any_direction():
+    from sound_video_gen.model.losses import teacher_motion_loss, teacher_speed_loss
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(2, 10, 4, 6, generator=g)                 # a jittering teacher
+    groups = {"coarse": (0, 1), "mid": (1, 2), "fine": (2, 4)}
+    still = teacher.mean(1, keepdim=True).expand_as(teacher)
+    assert abs(float(teacher_speed_loss(still, teacher, groups)) - 1) < 1e-5   # standing still: the whole teacher speed is missed
+    mirrored = -teacher                                             # same speed at every frame, every step the other way
+    assert float(teacher_speed_loss(mirrored, teacher, groups)) < 1e-8
+    assert teacher_motion_loss(mirrored, teacher) > teacher_motion_loss(still, teacher)   # which the step term punishes most
+    twice = teacher * 2
+    assert abs(float(teacher_speed_loss(twice, teacher, groups)) - 1) < 1e-5

@@ -47,8 +47,9 @@ class Stage:
 
 
 DEMO_DATA = "SynthScapes v1, 9 classes x 80 clips, 64x64, 16 fps"
-# stage 3's terms: the teacher (per group and its steps), loudness sync and the regulariser towards the anchor, all in W+
-SSVG_ANCHORED_SETS = ("render_every=0", "w_teacher=1", "w_teacher_motion=1", "w_sync=0.2", "w_reg=0.01", "w_clip_audio=0",
+# stage 3's terms: the teacher (per group and its steps), loudness sync per layer group and the regulariser towards
+# the anchor, all in W+
+SSVG_ANCHORED_SETS = ("render_every=0", "w_teacher=1", "w_teacher_motion=1", "w_sync=0.2", "sync_groups=true", "w_reg=0.01", "w_clip_audio=0",
                       "w_clip_text=0", "w_adv_image=0", "w_adv_video=0", "lr_recurrent=5e-4", "log_every=25",
                       "ckpt_every=100", "progress=false")
 
@@ -75,7 +76,7 @@ STAGES: tuple[Stage, ...] = (
     # residual, trained in W+ against the training clips' own inverted trajectories (cached in DATA/.teacher_cache)
     # and a loudness-sync term; no step renders G.
     Stage("ssvg", ("train-ssvg", "{data}", "--run-dir", "{run}/ssvg", "--model", "ssvg-anchored-demo", "--generator", "{generator}",
-                   "--teacher", "{inverter}", "--frames", "16", "--max-steps", "800", "--batch-size", "16",
+                   "--teacher", "{inverter}", "--frames", "16", "--max-steps", "400", "--batch-size", "16",
                    "--set", *SSVG_ANCHORED_SETS),
           "{run}/ssvg/ssvg.safetensors"),
     Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_dir}", "--generator", "{generator}",

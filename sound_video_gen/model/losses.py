@@ -12,7 +12,7 @@ from ..core import UserError
 # %% auto #0
 __all__ = ['cosine_distance', 'clip_audio_frame_loss', 'clip_text_frame_loss', 'clip_audio_text_loss', 'latent_reg_loss',
            'RunningMean', 'd_loss', 'g_loss', 'r1_penalty', 'temporal_smoothness', 'teacher_loss',
-           'teacher_motion_loss', 'loudness_sync_loss']
+           'teacher_motion_loss', 'teacher_speed_loss', 'loudness_sync_loss']
 
 # %% ../../nbs/13_model.losses.ipynb #38c2b35d
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -88,13 +88,32 @@ def teacher_motion_loss(ws: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
     if ws.shape[1] < 2: return ws.new_zeros(())
     return ((ws[:, 1:] - ws[:, :-1]) - (teacher[:, 1:] - teacher[:, :-1])).pow(2).mean()
 
+def _speeds(ws: torch.Tensor, a: int, b: int) -> torch.Tensor:
+    "RMS per element of the frame-to-frame steps of layers a:b, (B, T - 1)."
+    return (ws[:, 1:, a:b] - ws[:, :-1, a:b]).pow(2).mean((2, 3)).add(1e-12).sqrt()
+
+def teacher_speed_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> torch.Tensor:
+    """How fast each layer group moves against how fast the teacher's moves, frame by frame: the mean over groups of
+    Σ(s_t − s*_t)² / Σ s*_t². Unlike the steps themselves (`teacher_motion_loss`), a speed can be predicted from the
+    sound, so the rollout cannot lower this term by standing still: a clip whose real frames flicker must flicker."""
+    if ws.shape[1] < 2: return ws.new_zeros(())
+    terms = []
+    for a, b in groups.values():
+        s, t = _speeds(ws, a, b), _speeds(teacher, a, b)
+        terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
+    return torch.stack(terms).mean()
+
 def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "Correlation along the last axis, (B, T) x (B, T) -> (B,)."
     a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
     return (a * b).sum(-1) / ((a.pow(2).sum(-1) * b.pow(2).sum(-1)).sqrt() + eps)
 
-def loudness_sync_loss(ws: torch.Tensor, loudness: torch.Tensor) -> torch.Tensor:
-    "1 − corr_t(‖w_t − w_{t−1}‖, loudness_t), averaged over clips; ws (B, T, num_ws, w_dim), loudness (B, T)."
+def loudness_sync_loss(ws: torch.Tensor, loudness: torch.Tensor, groups: dict[str, tuple[int, int]] | None = None) -> torch.Tensor:
+    """1 − corr_t(‖w_t − w_{t−1}‖, loudness_t), averaged over clips; ws (B, T, num_ws, w_dim), loudness (B, T). With
+    `groups` the speed of each layer group must follow the loudness on its own (the mean of the groups' terms), so the
+    widest group cannot carry all the motion."""
     if ws.shape[1] < 3: return ws.new_zeros(())
-    speed = (ws[:, 1:] - ws[:, :-1]).pow(2).mean((2, 3)).add(1e-12).sqrt()
-    return (1 - _pearson(speed, loudness[:, 1:].to(speed.dtype))).mean()
+    parts = [(0, ws.shape[2])] if groups is None else list(groups.values())
+    loud = loudness[:, 1:].to(ws.dtype)
+    terms = [1 - _pearson(_speeds(ws, a, b), loud) for a, b in parts]
+    return torch.stack(terms).mean()

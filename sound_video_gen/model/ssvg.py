@@ -14,7 +14,7 @@ from ..core import Config, UserError, load_checkpoint, load_state_strict, save_c
 from ..generators.legacy import check_generator as check_interface
 from .encoder import EncoderConfig, SoundInversionEncoder
 from .recurrent import RecurrentBlock, RecurrentConfig, initial_latent
-from .anchored import AnchoredBlock, AnchoredConfig, causal_summary
+from .anchored import AnchoredBlock, AnchoredConfig, causal_summary, window_loudness
 
 # %% auto #0
 __all__ = ['PATHS', 'W0_MODES', 'SSVGConfig', 'SSVG', 'latents', 'check_generator', 'render', 'save_ssvg', 'load_ssvg']
@@ -132,7 +132,7 @@ def latents(self: SSVG,
             windows = first.expand(B, T, *first.shape[2:])
         # the anchor is the running mean of E_a over the windows so far: one E_a call per frame
         now = self.offsets(windows, batch_size)
-        lx = windows.mean((2, 3, 4))
+        lx = window_loudness(windows, self.cfg.anchored.loudness)
         both, summary = causal_summary(torch.cat([now.flatten(2), lx[..., None]], 2), self.cfg.anchored.summary_frames, st.get("summary"))
         anchor, ls = both[..., :-1].view_as(now), both[..., -1]
         loud = torch.stack([lx, lx - ls], -1)

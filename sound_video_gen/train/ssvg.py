@@ -34,9 +34,10 @@ import torch.nn.functional as F
 
 from sound_video_gen.core import Config, UserError, seed_everything
 from sound_video_gen.model.discriminators import DiscriminatorConfig, ImageDiscriminator, VideoDiscriminator
+from sound_video_gen.model.anchored import window_loudness
 from sound_video_gen.model.encoder import layer_groups
 from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
-                                    latent_reg_loss, loudness_sync_loss, r1_penalty, teacher_loss, teacher_motion_loss,
+                                    latent_reg_loss, loudness_sync_loss, r1_penalty, teacher_loss, teacher_motion_loss, teacher_speed_loss,
                                     temporal_smoothness)
 from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.generators.stylegan3 import input_affine_constant, is_stylegan3
@@ -79,7 +80,9 @@ class SSVGTrainConfig(Config):
     w_edit_keep: float = 0.0              # ‖E_a(x)‖² per W+ layer, averaged: keeps an edit near w
     w_teacher: float = 0.0                # per-group ‖w_t − w*_t‖² against the clip's inverted frames (items need 'teacher')
     w_teacher_motion: float = 0.0         # ‖(w_t − w_{t−1}) − (w*_t − w*_{t−1})‖²: the teacher's steps
+    w_teacher_speed: float = 0.0          # per group, the speed ‖w_t − w_{t−1}‖ against the teacher's, frame by frame
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
+    sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
     teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
     p_first: float = 0.25                 # with a teacher: probability that an item's window starts at frame 0
@@ -113,7 +116,7 @@ class SSVGTrainConfig(Config):
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
         if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
         weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
-                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion,
+                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion, self.w_teacher_speed,
                    self.w_sync)
         if min(weights) < 0: bad.append("loss weights must be >= 0")
         if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
@@ -223,9 +226,10 @@ def discriminator_loss(D_img, D_vid, real: torch.Tensor, fake: torch.Tensor, cfg
 
 def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.Tensor, frozen: Frozen, D_img, D_vid,
                  text_emb: torch.Tensor | None, w_bar: torch.Tensor, cfg: SSVGTrainConfig,
-                 teacher: torch.Tensor | None = None) -> dict:
+                 teacher: torch.Tensor | None = None, anchors: torch.Tensor | None = None) -> dict:
     """Model-side terms (each already weighted) for a generated batch: trajectory ws, frames (None: a step without
-    rendering, so only the terms in W+), the windows behind them, and the teacher's trajectory when there is one."""
+    rendering, so only the terms in W+), the windows behind them, the teacher's trajectory when there is one, and the
+    anchored path's anchors a_t: the sync term then moves the residual only (its gradient does not reach the anchor)."""
     terms = {}
     if frames is not None:
         B, T = frames.shape[:2]
@@ -249,7 +253,13 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
         per_group = teacher_loss(ws, teacher, layer_groups(ws.shape[2], cfg.model.group_bounds))
         for g, v in per_group.items(): terms[f"teacher_{g}"] = cfg.w_teacher * v / len(per_group)
     if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
-    if cfg.w_sync > 0: terms["sync"] = cfg.w_sync * loudness_sync_loss(ws, windows.mean((2, 3, 4)))
+    if teacher is not None and cfg.w_teacher_speed > 0:
+        terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, layer_groups(ws.shape[2], cfg.model.group_bounds))
+    if cfg.w_sync > 0:
+        moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
+        groups = layer_groups(ws.shape[2], cfg.model.group_bounds) if cfg.sync_groups else None
+        loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
+        terms["sync"] = cfg.w_sync * loudness_sync_loss(moving, loud, groups)
     return terms
 
 
@@ -344,7 +354,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
                                          mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now)
             real, windows = real[:, p:p + L], windows[:, p:p + L]
             teacher = batch["teacher"][:, p:p + L].to(env.device).float() if "teacher" in batch else None
-            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0):
+            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0 or cfg.w_teacher_speed > 0):
                 raise UserError("w_teacher > 0 needs items with teacher trajectories (train-ssvg --teacher IMAGE_ENCODER).")
             if fake is not None and fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
@@ -364,7 +374,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             if anchors is not None: w_bar = anchors.detach()     # the anchored path: the regulariser pulls towards a_t
             D_img.requires_grad_(False); D_vid.requires_grad_(False)
             with autocast(env, cfg.amp):
-                g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg, teacher)
+                g_terms = model_losses(ws, fake, windows, frozen, D_img, D_vid, text_emb, w_bar, cfg, teacher, anchors)
             if w_edit0 is not None and render_now:
                 g_terms.update(edit_losses(model, frozen, windows, w_edit0, text_emb, cfg, autocast(env, cfg.amp)))
             D_img.requires_grad_(True); D_vid.requires_grad_(True)

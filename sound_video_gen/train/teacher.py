@@ -10,6 +10,7 @@ the motion driver, the class) with a random start drawn from each item's seed, a
 probability `p_first`: SynthScapes-Bench scores segments that start at 0, 16, 32 and 48.
 """
 from __future__ import annotations
+import fcntl
 import hashlib
 import json
 import math
@@ -76,25 +77,29 @@ def build_teachers(root: str | Path,                 # the dataset folder (Synth
     enc = load_image_encoder(encoder)
     if G is not None and (G.num_ws, G.w_dim) != (enc.cfg.num_ws, enc.cfg.w_dim):
         raise UserError(f"the image encoder is for a {enc.cfg.num_ws} x {enc.cfg.w_dim} W+, the generator's is {G.num_ws} x {G.w_dim}.")
-    parts = root / CACHE / f"{split}-{key}.parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    N = len(data["labels"])
-    n_parts = math.ceil(N / part_clips)
-    it = range(n_parts)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=f"teachers ({split})", unit="part")
-    for k in it:
-        f = parts / f"part-{k:05d}.safetensors"
-        if f.is_file(): continue                                            # done by an earlier, interrupted build
-        ws = _invert_part(data["frames"][k * part_clips:(k + 1) * part_clips], enc, G, refine_steps, batch)
-        with atomic_path(f) as tmp: save_file({"ws": ws}, str(tmp))
-    ws = torch.cat([load_file(str(parts / f"part-{k:05d}.safetensors"))["ws"] for k in range(n_parts)])
-    meta = {"split": split, "refine_steps": str(refine_steps), "encoder_sha256": file_sha256(Path(encoder)),
-            "dataset_metadata_sha256": file_sha256(root / "metadata.csv"), "classes": json.dumps(data["classes"])}
-    with atomic_path(out) as tmp: save_file({"ws": ws, "labels": data["labels"]}, str(tmp), metadata=meta)
-    shutil.rmtree(parts, ignore_errors=True)
-    return out
+    (root / CACHE).mkdir(parents=True, exist_ok=True)
+    with open(root / CACHE / f"{split}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)     # runs that start together: the first builds, the others wait and reuse it
+        if out.is_file(): return out
+        parts = root / CACHE / f"{split}-{key}.parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        N = len(data["labels"])
+        n_parts = math.ceil(N / part_clips)
+        it = range(n_parts)
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(it, desc=f"teachers ({split})", unit="part")
+        for k in it:
+            f = parts / f"part-{k:05d}.safetensors"
+            if f.is_file(): continue                                            # done by an earlier, interrupted build
+            ws = _invert_part(data["frames"][k * part_clips:(k + 1) * part_clips], enc, G, refine_steps, batch)
+            with atomic_path(f) as tmp: save_file({"ws": ws}, str(tmp))
+        ws = torch.cat([load_file(str(parts / f"part-{k:05d}.safetensors"))["ws"] for k in range(n_parts)])
+        meta = {"split": split, "refine_steps": str(refine_steps), "encoder_sha256": file_sha256(Path(encoder)),
+                "dataset_metadata_sha256": file_sha256(root / "metadata.csv"), "classes": json.dumps(data["classes"])}
+        with atomic_path(out) as tmp: save_file({"ws": ws, "labels": data["labels"]}, str(tmp), metadata=meta)
+        shutil.rmtree(parts, ignore_errors=True)
+        return out
 
 
 def load_teachers(path: str | Path) -> dict:
