@@ -22,7 +22,7 @@ OVERRIDES = {"demo": {"channel_base": 2048, "channel_max": 128, "mapping_layers"
 def _bundle(name: str, folder: str):
     import torch
     from sound_video_gen.core import get_config
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     from sound_video_gen.model.ssvg import SSVG
     from sound_video_gen.model.bundle import find_bundle, make_bundle
     if name == "shipped": return find_bundle("demo")

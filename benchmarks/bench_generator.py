@@ -15,7 +15,7 @@ DEFAULT_CONFIGS = ["stylegan3-t-tiny", "stylegan2-tiny", "stylegan3-t-64", "styl
 
 def run_one(cfg: str, batch: int, impl: str, device: str, reps: int, threads: int) -> dict:
     import torch
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     torch.set_num_threads(threads)
     G = create_generator(cfg, seed=0).eval().requires_grad_(False).to(device)
     kw = dict(noise_mode="const")

@@ -27,7 +27,7 @@ class RandomClips(torch.utils.data.Dataset):
 
 def setup(name):
     from sound_video_gen.core import get_config
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     from sound_video_gen.multimodal.clip import load_clip
     from sound_video_gen.multimodal.audio_encoder import AudioEncoder
     from sound_video_gen.train.ssvg import SSVGTrainConfig

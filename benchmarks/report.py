@@ -40,7 +40,7 @@ def machine_slug() -> str:
 def synthesis_one(config: str, overrides: dict, batch: int, repeat: int, threads: int, nvlabs: str | None) -> dict:
     "Our synthesis and (with `nvlabs`) theirs on the same weights and ws, alternating; medians of `repeat`."
     import torch
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     torch.set_num_threads(threads)
     G = create_generator(config, seed=0, **overrides).eval().requires_grad_(False)
     ws = G.mapping(torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1)), None)

@@ -12,7 +12,7 @@ import importlib
 _LAZY = {
     "get_config": "core", "list_configs": "core", "seed_everything": "core", "UserError": "core",
     "load_audio": "audio", "load_mel": "audio", "frame_windows": "audio", "MelConfig": "audio",
-    "create_generator": "generators.legacy", "load_generator": "generators.legacy", "save_generator": "generators.legacy",
+    "create_generator": "generators.factory", "load_generator": "generators.factory", "save_generator": "generators.factory",
     "load_clip": "multimodal.clip", "load_audio_encoder": "multimodal.audio_encoder",
     "SSVG": "model.ssvg", "load_ssvg": "model.ssvg", "save_ssvg": "model.ssvg", "render": "model.ssvg",
     "make_synthscapes": "data.synthscapes", "AVClipDataset": "data.clips", "write_video": "data.clips",

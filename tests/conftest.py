@@ -25,7 +25,7 @@ def tiny_bench(tmp_path_factory):
     from sound_video_gen.model.bundle import make_bundle
     from sound_video_gen.core import get_config
     from sound_video_gen.data.synthscapes import make_synthscapes
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     from sound_video_gen.metrics.bench import SSClassifierConfig, train_classifier
     from sound_video_gen.model.ssvg import SSVG
     d = tmp_path_factory.mktemp("tiny_bench")

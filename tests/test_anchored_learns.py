@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sound_video_gen.core import get_config, seed_everything
-from sound_video_gen.generators.legacy import load_generator
+from sound_video_gen.generators.factory import load_generator
 from sound_video_gen.metrics.bench import load_classifier, load_split, shipped_classifier
 from sound_video_gen.model.ssvg import SSVG, render
 from sound_video_gen.train.teacher import TeacherClips, build_teachers

@@ -10,7 +10,7 @@ from sound_video_gen.apps.pipeline import SoundToVideo
 from sound_video_gen.cli import dispatch
 from sound_video_gen.core import UserError, run_cli
 from sound_video_gen.core import get_config
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.bundle import BUNDLE_CARD, add_to_bundle, bundle_paths, make_bundle, verify_bundle
 from sound_video_gen.model.inversion import ImageEncoder
 from sound_video_gen.model.ssvg import SSVG

@@ -168,7 +168,7 @@ def test_run_records_each_stage_and_hands_the_recipe_to_the_bundle(tmp_path, mon
 def package_bundle(tmp_path_factory):
     "A tiny bundle of random networks with all four roles, standing in for the shipped demo bundle."
     from sound_video_gen.model.bundle import make_bundle
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     from sound_video_gen.model.ssvg import SSVG
     from sound_video_gen.multimodal.audio_encoder import AudioEncoder
     from sound_video_gen.multimodal.clip import load_clip

@@ -11,7 +11,7 @@ from PIL import Image
 
 from sound_video_gen.core import UserError, get_config, run_cli
 from sound_video_gen.cli import dispatch
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.ssvg import SSVG
 from sound_video_gen.apps.pipeline import SoundToVideo
 from sound_video_gen.model.bundle import make_bundle

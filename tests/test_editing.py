@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError, get_config
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.metrics.bench import ClassifierDetector, SSClassifier, SSClassifierConfig
 from sound_video_gen.metrics.editing import edit_success, frame_probs, layout_kept, windows_by_class
 from sound_video_gen.model.editing import edited_latents

@@ -226,7 +226,7 @@ def test_hostile_mel_configs_are_refused():
 
 
 def test_hostile_generator_configs_are_refused():
-    from sound_video_gen.generators.legacy import create_generator
+    from sound_video_gen.generators.factory import create_generator
     for name, kw in (("stylegan2-tiny", dict(channel_base=2**30)), ("stylegan2-tiny", dict(channel_max=10**6)),
                      ("stylegan3-t-tiny", dict(z_dim=10**6)), ("stylegan3-t-tiny", dict(num_layers=10**4))):
         with pytest.raises(UserError, match="invalid StyleGAN"): create_generator(name, **kw)

@@ -8,7 +8,7 @@ import torch
 
 from sound_video_gen.cli import dispatch
 from sound_video_gen.core import UserError, get_config, load_checkpoint, run_cli
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.metrics.bench import SSClassifier, SSClassifierConfig
 from sound_video_gen.model.inversion import (ImageEncoder, ImageEncoderConfig, invert, load_image_encoder, noise_layers,
                                              pixel_mse, project, project_with_noise, save_image_encoder, synthesize,

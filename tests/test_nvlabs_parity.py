@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from sound_video_gen.generators.legacy import load_generator
+from sound_video_gen.generators.factory import load_generator
 
 DATA = Path(__file__).parent / "data"
 REF = load_file(str(DATA / "nvlabs_parity.safetensors"))

@@ -19,7 +19,7 @@ SMALL = {"--scenes": "2", "--clips": "2", "--images": "2", "--max-clips": "2", "
 def smoke(tiny_bench, tmp_path_factory):
     "The tiny bench setup, its bundle with a random image encoder added (the committed runs use the demo's)."
     from sound_video_gen.model.bundle import make_bundle, verify_bundle
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     from sound_video_gen.model.inversion import ImageEncoder, ImageEncoderConfig
     from sound_video_gen.model.ssvg import load_ssvg
     b = tiny_bench["bundle"]

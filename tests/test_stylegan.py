@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError
-from sound_video_gen.generators.legacy import (PickledModule, create_generator, list_generator_configs, load_generator,
-                                               load_network_pkl, save_generator)
-from sound_video_gen.generators.stylegan3 import (bias_act, filtered_lrelu, design_lowpass_filter, input_affine_constant,
-                                                  modulated_conv2d, upfirdn2d)
+from sound_video_gen.generators.factory import create_generator, list_generator_configs, load_generator, save_generator
+from sound_video_gen.generators.legacy import PickledModule, load_network_pkl
+from sound_video_gen.generators.ops import bias_act, filtered_lrelu, modulated_conv2d, upfirdn2d
+from sound_video_gen.generators.stylegan3 import design_lowpass_filter, input_affine_constant
 from sound_video_gen.generators.stylegan2 import modulated_conv2d as modconv2
 
 torch.set_num_threads(2)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sound_video_gen.core import UserError, get_config
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.inversion import ImageEncoder, save_image_encoder
 from sound_video_gen.metrics.bench import load_split
 from sound_video_gen.train.teacher import TeacherClips, build_teachers, load_teachers, teacher_key

@@ -7,7 +7,7 @@ import torch
 
 from sound_video_gen.core import UserError, get_config, load_checkpoint, read_checkpoint_meta
 from sound_video_gen.generators.discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
-from sound_video_gen.generators.legacy import create_generator, load_discriminator, load_generator
+from sound_video_gen.generators.factory import create_generator, load_discriminator, load_generator
 from sound_video_gen.train.generator import diff_augment, step_generator, train_generator
 
 from test_stylegan import NVStandIn, nv_names  # noqa: F401  (fixture)

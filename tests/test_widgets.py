@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from sound_video_gen.core import get_config
-from sound_video_gen.generators.legacy import create_generator
+from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.ssvg import SSVG
 from sound_video_gen.apps.pipeline import SoundToVideo
 from sound_video_gen.model.bundle import make_bundle

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     if not (nv / "training" / "networks_stylegan3.py").is_file():
         p.error(f"{nv} is not a checkout of NVlabs/stylegan3 (no training/networks_stylegan3.py)")
     nv2, nv3 = import_nvlabs(nv)
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     torch.set_num_threads(1)
     out, info = {}, {}
     for name in TINY:

@@ -13,7 +13,7 @@ import torch
 
 from ..core import UserError, atomic_path, get_config, get_device
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
-from ..generators.legacy import load_generator
+from ..generators.factory import load_generator
 from ..generators.stylegan3 import input_affine_constant, is_stylegan3
 from ..multimodal.audio_encoder import load_audio_encoder
 from ..multimodal.clip import load_clip

@@ -199,7 +199,7 @@ def _table2(argv):
 
 
 def _edit(argv):
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
     from sound_video_gen.metrics.editing import edit_success, edit_table, windows_by_class
     from sound_video_gen.model.editing import GROUPS
@@ -235,7 +235,7 @@ def _edit(argv):
 
 def _edit_video(argv):
     import torch
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     from sound_video_gen.metrics.bench import load_classifier, load_split
     from sound_video_gen.core import file_sha256
     from sound_video_gen.metrics.editing import edit_video_scores, edit_video_table
@@ -285,7 +285,7 @@ def _edit_video(argv):
 
 def _invert(argv):
     import torch
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     from sound_video_gen.core import file_sha256
     from sound_video_gen.model.inversion import METHODS, load_image_encoder, pixel_mse
     from sound_video_gen.train.generator import load_images

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.to and not a.grid: raise UserError("nothing to do: pass --to FILE.safetensors and/or --grid FILE.png.")
     if a.to: check_out(a.to, a.overwrite, (".safetensors",), inputs=(a.src,))
     if a.grid: check_out(a.grid, a.overwrite, (".png",))
-    from sound_video_gen.generators.legacy import load_generator, save_generator
+    from sound_video_gen.generators.factory import load_generator, save_generator
     G = load_generator(a.src, which=a.which)
     if a.to:
         save_generator(G, a.to, overwrite=a.overwrite, meta={"source": Path(a.src).name})

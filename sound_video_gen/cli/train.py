@@ -183,7 +183,7 @@ def train_generator_main(argv: list[str] | None = None) -> int:
 def _inverter_parts(a, cfg):
     "The frozen G, real train frames, held-out test frames, the perceptual distance, CLIP and (optional) LPIPS."
     import torch
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     from sound_video_gen.train.generator import load_images
     from sound_video_gen.train.inversion import _load_lpips, perceptual_distance
     G = load_generator(cfg.generator).eval().requires_grad_(False)

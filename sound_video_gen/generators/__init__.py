@@ -1,1 +1,1 @@
-"Image generators: StyleGAN3 (T, R), StyleGAN2, safe loading of NVlabs pickles, and safetensors save/load."
+"Image generators: the shared NVlabs ops, StyleGAN3 (T, R), StyleGAN2, safe loading of NVlabs pickles, and the factory (named configs, safetensors save/load)."

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..core import Config, UserError
 from .stylegan2 import setup_filter
-from .stylegan3 import FullyConnectedLayer, bias_act, upfirdn2d
+from .ops import FullyConnectedLayer, bias_act, upfirdn2d
 
 # %% auto #0
 __all__ = ['Conv2dLayer', 'DiscriminatorBlock', 'MinibatchStdLayer', 'DiscriminatorEpilogue', 'StyleGAN2DiscriminatorConfig',

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..core import Config, UserError, check_ranges
-from .stylegan3 import FullyConnectedLayer, MappingNetwork, bias_act, upfirdn2d
+from .ops import FullyConnectedLayer, bias_act, upfirdn2d
+from .stylegan3 import MappingNetwork
 
 # %% auto #0
 __all__ = ['setup_filter', 'modulated_conv2d', 'noise_rows', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..core import UserError
-from ..generators.legacy import check_generator
+from ..generators.factory import check_generator
 from ..model.ssvg import SSVG, check_generator as fits_generator, load_ssvg
 
 # %% auto #0

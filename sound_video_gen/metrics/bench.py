@@ -306,7 +306,7 @@ def benchmark(method,                          # a baselines.Method, or its name
               split: str = "test",              # the sounds that drive the method ('test' or 'val')
               root: str | Path | None = None,   # SynthScapes dataset folder
               classifier: str | Path | ClassifierDetector | None = None,  # classifier.safetensors (train_classifier)
-              generator=None,                   # NVlabs-interface generator, or a name/path for legacy.load_generator
+              generator=None,                   # NVlabs-interface generator, or a name/path for factory.load_generator
               seed: int = 0,                    # seeds the method (per clip: seed * 1000003 + index)
               max_clips: int | None = None,     # use only the first N segments (quick runs)
               log: str | Path | None = None,    # append the record to this .jsonl file
@@ -324,7 +324,7 @@ def benchmark(method,                          # a baselines.Method, or its name
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
     gname = gsha = None
     if isinstance(generator, (str, Path)):
-        from sound_video_gen.generators.legacy import load_generator
+        from sound_video_gen.generators.factory import load_generator
         from sound_video_gen.core import file_sha256
         gname = str(generator)
         if Path(generator).is_file(): gsha = file_sha256(generator)
@@ -430,7 +430,7 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
     from sound_video_gen.metrics.baselines import InvertedClips
     rows = []
     if isinstance(generator, (str, Path)):
-        from sound_video_gen.generators.legacy import load_generator
+        from sound_video_gen.generators.factory import load_generator
         gpath, generator = generator, load_generator(generator)
     else: gpath = None
     def run(m, label):

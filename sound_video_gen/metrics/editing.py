@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import UserError
-from ..generators.legacy import check_generator
+from ..generators.factory import check_generator
 from .bench import check_mel, sync_score
 from .distances import to_uint8
 from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents

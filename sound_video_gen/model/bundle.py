@@ -12,7 +12,7 @@ import torch
 from ..core import (UserError, _umask, atomic_write_text, config_from_dict, file_sha256, get_config, load_checkpoint,
                                   read_checkpoint_meta, read_json, save_checkpoint)
 from ..audio import MelConfig
-from ..generators.legacy import create_generator, load_generator, save_generator
+from ..generators.factory import create_generator, load_generator, save_generator
 from ..multimodal.audio_encoder import save_audio_encoder
 from ..multimodal.clip import save_clip
 from .inversion import save_image_encoder

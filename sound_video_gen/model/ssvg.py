@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..core import Config, UserError, load_checkpoint, load_state_strict, save_checkpoint
-from ..generators.legacy import check_generator as check_interface
+from ..generators.factory import check_generator as check_interface
 from .encoder import EncoderConfig, SoundInversionEncoder
 from .recurrent import RecurrentBlock, RecurrentConfig, initial_latent
 from .anchored import AnchoredBlock, AnchoredConfig, causal_summary, window_loudness

@@ -27,7 +27,7 @@ path-length mean and G's `w_avg` are averaged too. One statistic stays per proce
 minibatch standard deviation groups images within a process's batch (`mbstd_group_size=1` turns it off).
 
 Writes to `run_dir`: `config.json`, `log.jsonl`, `checkpoint.safetensors` (G, D, G_ema, both optimizers, step),
-`G_ema.safetensors` (loadable with `legacy.load_generator`), `samples/reals.png` and `samples/fakes{step:06d}.png`
+`G_ema.safetensors` (loadable with `factory.load_generator`), `samples/reals.png` and `samples/fakes{step:06d}.png`
 (a fixed-z grid of G_ema), and, when a detector is given, a Fréchet distance `fd_<name>` in the log.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from sound_video_gen.core import Config, UserError, atomic_path, get_config
 from sound_video_gen.generators.discriminator import StyleGAN2Discriminator, StyleGAN2DiscriminatorConfig
-from sound_video_gen.generators.legacy import create_generator, save_generator
+from sound_video_gen.generators.factory import create_generator, save_generator
 from sound_video_gen.generators.stylegan2 import noise_rows
 from sound_video_gen.train.common import (DistEnv, RunDir, StepBatchSampler, dist_setup, dist_teardown, progress,
                                           seed_for_rank)

@@ -233,7 +233,7 @@ def train_inverter(cfg: InversionTrainConfig,
         if env.distributed: raise UserError("train-inverter runs in one process; start it without torchrun.")
         dev = env.device
         if G is None:
-            from sound_video_gen.generators.legacy import load_generator
+            from sound_video_gen.generators.factory import load_generator
             if not cfg.generator: raise UserError("set generator (the frozen G the encoder inverts into).")
             G = load_generator(cfg.generator)
         G = G.to(dev).eval().requires_grad_(False)
@@ -328,7 +328,7 @@ def inversion_ablation(cfg: InversionTrainConfig,      # the full-loss config; e
                        variants: dict | None = None, resume: bool = True) -> dict:
     """Train the three encoder variants (L2+reg, +perceptual, +perceptual+CLIP) for the same steps and seed, and
     measure their reconstructions of `test_images`: pixel MSE, the offline feature distance, LPIPS when given."""
-    from sound_video_gen.generators.legacy import load_generator
+    from sound_video_gen.generators.factory import load_generator
     G = (G if G is not None else load_generator(cfg.generator)).eval().requires_grad_(False)
     dev = next(G.parameters()).device
     if perceptual is None and cfg.w_perceptual > 0: perceptual = perceptual_distance(cfg, dev)

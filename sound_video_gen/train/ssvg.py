@@ -142,7 +142,7 @@ def _freeze(m: nn.Module | None):
 def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=None) -> Frozen:
     "Load (or take) G, CLIP and F_a per the config; check they fit together."
     if G is None:
-        from sound_video_gen.generators.legacy import load_generator
+        from sound_video_gen.generators.factory import load_generator
         G = load_generator(cfg.generator)
     if cfg.input_affine and is_stylegan3(G): G = input_affine_constant(G)   # train on the generator `SoundToVideo` renders with
     needs_clip = (cfg.lambda_enc > 0 or cfg.w_edit > 0) and (cfg.w_clip_audio > 0 or cfg.w_clip_text > 0)
