@@ -4,8 +4,9 @@
 
 Each notebook listed in params/<profile>.yaml runs with those parameters, from this folder, into
 out/<notebook>__<profile>.ipynb (git-ignored); the executed copy is the run record (parameters, durations, any
-error). Results (small JSON/CSV/Markdown/PNG) land in results/, each JSON with its provenance (seed, config hash,
-protocol, detector checksum, package version, git commit). Stops with exit code 1 at the first failure.
+error). Results (small JSON/CSV/Markdown/PNG) land in results/, each JSON with its provenance
+(sound_video_gen.provenance: seed, config hash, protocol, detector checksum, package version, git commit, code
+checksums). Stops with exit code 1 at the first failure.
 
 Profiles: smoke (minutes on 2 CPU cores; CI runs it), quick (the shipped demo model, no retraining, about half an
 hour on 2 CPU cores; its results are committed), full (real datasets and weights, on a GPU). --dry-run runs

@@ -55,6 +55,12 @@ def test_console_script_and_nbdev_settings():
     assert s["allowed_cell_metadata_keys"].strip() == "tags"
 
 
+def test_no_notebook_renders_the_readme():
+    "README.md is hand-written: settings.ini's readme_nb names no notebook, so no nbdev command can overwrite it."
+    readme_nb = _settings()["readme_nb"].strip()
+    assert readme_nb and not (ROOT / "nbs" / readme_nb).exists(), f"nbs/{readme_nb} would be rendered over README.md"
+
+
 def test_every_notebook_exports_an_existing_module():
     import json
     for nb in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):

@@ -39,7 +39,8 @@ def _run_all():
 def test_committed_quick_results_match_the_code():
     """A committed quick result is stale when its config hash no longer matches its notebook, parameters and bundle,
     or when a package file it was made with has changed since."""
-    from sound_video_gen.apps.figures import config_hash, result_config, stale_code
+    from sound_video_gen.apps.figures import result_config
+    from sound_video_gen.provenance import config_hash, stale_code
     ra = _run_all()
     checked = 0
     for path in sorted((PF / "results").glob("*_quick.json")):
@@ -61,7 +62,7 @@ def test_committed_quick_results_match_the_code():
 def test_the_stale_check_sees_a_changed_package_file(tmp_path):
     import shutil
     import sound_video_gen
-    from sound_video_gen.apps.figures import code_checksums, stale_code
+    from sound_video_gen.provenance import code_checksums, stale_code
     from sound_video_gen.model import ssvg
     code = code_checksums([sound_video_gen, ssvg])
     assert set(code) == {"__init__.py", "model/ssvg.py"}
@@ -75,7 +76,8 @@ def test_the_stale_check_sees_a_changed_package_file(tmp_path):
 
 
 def test_the_config_hash_sees_a_changed_parameter():
-    from sound_video_gen.apps.figures import config_hash, result_config
+    from sound_video_gen.apps.figures import result_config
+    from sound_video_gen.provenance import config_hash
     ra = _run_all()
     params = ra.effective_params("table2_generation", "quick")
     base = config_hash(result_config("table2_generation", params, params["model"]))

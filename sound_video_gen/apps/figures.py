@@ -4,20 +4,16 @@
 
 # %% ../../nbs/54_apps.figures.ipynb #c46cda8f
 from __future__ import annotations
-import hashlib, json, subprocess
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from ..core import file_sha256
 from ..audio import plot_mel
 from ..model.ssvg import SSVG
 
 # %% auto #0
-__all__ = ['OUTPUT_PARAMS', 'filmstrip', 'group_rollouts', 'group_change', 'plot_log', 'config_hash', 'git_commit',
-           'code_checksums', 'stale_code', 'provenance', 'bundle_checksums', 'result_config']
+__all__ = ['OUTPUT_PARAMS', 'filmstrip', 'group_rollouts', 'group_change', 'plot_log', 'bundle_checksums', 'result_config']
 
 # %% ../../nbs/54_apps.figures.ipynb #85e2b655
 def filmstrip(rows: dict, mel=None, mel_cfg=None, fps=None, figsize_per=1.1):
@@ -74,57 +70,6 @@ def plot_log(log: list[dict], keys=None, ax=None):
         ax.plot(*zip(*pts), label=k, marker=".")
     ax.set_xlabel("step"); ax.legend(fontsize=7, ncol=3); ax.grid(alpha=0.3)
     return ax.figure
-
-# %% ../../nbs/54_apps.figures.ipynb #3a413844
-def config_hash(config) -> str:
-    "16 hex digits of the SHA-256 of `config` (a dict, list or Config) as canonical JSON."
-    if hasattr(config, "to_dict"): config = config.to_dict()
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-def git_commit(path: str | Path | None = None) -> str | None:
-    "The commit checked out at `path` (default: this package's folder), or None outside a git checkout."
-    import sound_video_gen
-    cwd = Path(path) if path is not None else Path(sound_video_gen.__file__).resolve().parent
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return r.stdout.strip() if r.returncode == 0 else None
-
-def _package_root() -> Path:
-    import sound_video_gen
-    return Path(sound_video_gen.__file__).resolve().parent
-
-def code_checksums(modules=None) -> dict:
-    """Path (inside the package) -> 16 hex digits of the SHA-256 of each package source file loaded in this process
-    (or of `modules`): the code a result was made with."""
-    import sys
-    root, out = _package_root(), {}
-    for m in (sys.modules.values() if modules is None else modules):
-        f = getattr(m, "__file__", None)
-        if not f or not getattr(m, "__name__", "").startswith("sound_video_gen"): continue
-        f = Path(f).resolve()
-        if f.suffix == ".py" and f.is_relative_to(root):
-            out[f.relative_to(root).as_posix()] = file_sha256(f)[:16]
-    return dict(sorted(out.items()))
-
-def stale_code(code: dict, root: str | Path | None = None) -> list[str]:
-    "The files of a result's `code_checksums` that differ from (or are missing in) the package at `root` (default: this one)."
-    root = Path(root) if root is not None else _package_root()
-    changed = []
-    for rel, digest in sorted(code.items()):
-        f = root / rel
-        if not f.is_file() or file_sha256(f)[:16] != digest: changed.append(rel)
-    return changed
-
-def provenance(seed: int, config, protocol: str, detector_sha256: str | None = None) -> dict:
-    """The fields every committed result records: seed, config hash (and the config), protocol, detector checksum,
-    version, commit, and the checksums of the package files that made it (`code_checksums`)."""
-    import sound_video_gen
-    return {"seed": seed, "config_hash": config_hash(config), "config": config.to_dict() if hasattr(config, "to_dict") else config,
-            "protocol": protocol, "detector_sha256": detector_sha256, "package_version": sound_video_gen.__version__,
-            "git_commit": git_commit(), "code": code_checksums()}
 
 # %% ../../nbs/54_apps.figures.ipynb #3a8b8213
 OUTPUT_PARAMS = ("results_dir", "work_dir")   # where a notebook writes: not part of what determines its result
