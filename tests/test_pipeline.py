@@ -131,6 +131,45 @@ def test_save_writes_video_with_trimmed_sound(s2v, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "o.png", "st.wav"]   # no temporary files left
 
 
+def test_on_frames_counts_from_zero_to_the_total(s2v, tmp_path):
+    f = _sound(tmp_path / "s.wav", 2.5)                 # 20 frames at 8 fps
+    calls = []
+    parts = list(s2v.iter_frames(s2v.plan(f), batch_size=2, chunk_frames=6, seed=3, w0="random",
+                                 on_frames=lambda d, n: calls.append((d, n))))
+    assert calls == [(0, 20), (6, 20), (12, 20), (18, 20), (20, 20)]
+    assert np.array_equal(np.concatenate(parts), s2v.generate(f, seed=3, w0="random", batch_size=2))   # the same frames
+    calls.clear()
+    s2v.save(tmp_path / "o.mp4", f, batch_size=2, chunk_frames=6, on_frames=lambda d, n: calls.append((d, n)))
+    assert calls == [(0, 20), (6, 20), (12, 20), (18, 20), (20, 20)]
+
+
+class _Stop(Exception): pass
+
+
+@pytest.mark.parametrize("stop_at", [0, 6, 20])
+def test_raising_from_on_frames_stops_save_and_leaves_no_file(s2v, tmp_path, stop_at):
+    f = _sound(tmp_path / "s.wav", 2.5)
+    seen, unfinished = [], []
+    def on_frames(done, total):
+        seen.append(done)
+        unfinished.extend(tmp_path.glob(".o.mp4.*.tmp"))
+        if done == stop_at: raise _Stop()
+    with pytest.raises(_Stop):
+        s2v.save(tmp_path / "o.mp4", f, preview=tmp_path / "o.png", batch_size=2, chunk_frames=6, on_frames=on_frames)
+    assert seen[-1] == stop_at and (stop_at == 0 or unfinished)          # past the first chunk, a file was under way
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.wav"]      # no video, no preview, no temporary file
+
+
+def test_a_stopped_save_keeps_the_file_it_would_replace(s2v, tmp_path):
+    f = _sound(tmp_path / "s.wav", 2.5)
+    out = s2v.save(tmp_path / "o.mp4", f, seed=1)
+    before = out.read_bytes()
+    def stop(done, total):
+        if done: raise _Stop()
+    with pytest.raises(_Stop): s2v.save(out, f, seed=2, overwrite=True, batch_size=2, chunk_frames=6, on_frames=stop)
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "s.wav"]
+
+
 def test_groups_hold_the_other_layers(s2v, tmp_path):
     f = _sound(tmp_path / "s.wav")
     ws = torch.cat(list(s2v.iter_latents(s2v.plan(f), groups=["coarse", "mid"])))

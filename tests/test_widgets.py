@@ -13,7 +13,7 @@ from sound_video_gen.model.ssvg import SSVG
 from sound_video_gen.apps.pipeline import SoundToVideo
 from sound_video_gen.model.bundle import make_bundle
 from sound_video_gen.apps import widgets
-from sound_video_gen.apps.widgets import Debouncer, EditApp, GenerateApp, _Cancelled, _counting
+from sound_video_gen.apps.widgets import Debouncer, EditApp, GenerateApp, _Cancelled, _RENDER
 
 torch.set_num_threads(1)
 
@@ -103,16 +103,23 @@ def test_an_uploaded_sound_is_added_and_chosen(pipe, sounds):
     assert app.generate() is not None
 
 
-def test_counting_restores_the_pipeline(pipe, sounds):
-    calls = []
-    with _counting(pipe, lambda d, n: calls.append((d, n))):
-        frames = pipe.generate(sounds["chirp"], fps=8, seconds=1.0, chunk_frames=3, batch_size=1)
-    assert "iter_frames" not in vars(pipe) and calls == [(0, 8), (3, 8), (6, 8), (8, 8)] and len(frames) == 8
-    def stop(d, n):
-        if d: raise _Cancelled()
-    with pytest.raises(_Cancelled), _counting(pipe, stop):
-        pipe.generate(sounds["chirp"], fps=8, seconds=1.0, chunk_frames=2)
-    assert "iter_frames" not in vars(pipe)
+def _held_by_another_thread() -> bool:
+    "Whether a render holds `_RENDER` (a second thread cannot take it)."
+    got = []
+    t = threading.Thread(target=lambda: got.append(_RENDER.acquire(blocking=False) and (_RENDER.release() or True)))
+    t.start(); t.join()
+    return not got[0]
+
+
+def test_generate_counts_frames_through_on_frames_without_patching(pipe, sounds, monkeypatch):
+    app = GenerateApp(pipe, sounds)
+    app.seconds.value, app.fps.value = 1.0, 8
+    seen, shown = [], app._on_frames
+    monkeypatch.setattr(app, "_on_frames", lambda d, n: (seen.append((d, n, _held_by_another_thread())), shown(d, n)))
+    assert app.generate() is not None
+    assert seen == [(0, 8, True), (8, 8, True)]          # through save's callback, one render at a time
+    assert (app.progress.value, app.progress.max) == (8, 8)
+    assert "iter_frames" not in vars(pipe) and not _held_by_another_thread()
 
 
 # ---------------------------------------------------------------- edit

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from ..core import UserError
 from ..data.clips import BadVideoError, probe_video, to_uint8_frames, write_video
 from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
-from .pipeline import WindowStream
+from .pipeline import SoundPlan, WindowStream
 
 # %% auto #0
 __all__ = ['MIN_SIDE', 'MAX_SIDE', 'MAX_PIXELS', 'INVERT', 'load_image', 'invert_images', 'sound_offset', 'ImageEdit',
-           'ImageEditor', 'edit_image', 'read_video', 'VideoEdit', 'edit_video']
+           'ImageEditor', 'edit_image', 'span_audio', 'still_video', 'read_video', 'VideoEdit', 'edit_video']
 
 # %% ../../nbs/51_apps.editing.ipynb #80e25d5a
 MIN_SIDE, MAX_SIDE, MAX_PIXELS = 16, 8192, 40_000_000
@@ -184,6 +184,46 @@ def edit_image(pipe, sound, image=None, latent=None, seed: int | None = None, al
     "Edit one scene (an image, a latent or a seed) with a sound's window at `start`: ŵ = w + α·E_a(x) on `groups`."
     return ImageEditor(pipe, sound, image, latent, seed, start, invert, psi, steps, sr)(alpha, groups)
 
+# %% ../../nbs/51_apps.editing.ipynb #5b1d0e72
+def span_audio(plan: SoundPlan,  # a planned sound (`SoundToVideo.plan`)
+               n_frames: int,    # frames of video the sound must cover
+               fallback_sr: int, # the rate to resample to when the sound's own rate is outside 8-96 kHz
+              ) -> tuple[np.ndarray, int]:
+    "The planned span's sound (channels, samples) for `n_frames`, at its own rate if a video can carry it."
+    src = plan.stream
+    sr = src.sample_rate if 8000 <= src.sample_rate <= 96000 else fallback_sr
+    blocks = src.blocks() if sr == src.sample_rate else (b[None].numpy() for b in src.mono_blocks(sr))
+    need, got, parts = int(round(n_frames / plan.fps * sr)), 0, []
+    for b in blocks:
+        parts.append(np.asarray(b, np.float32)); got += parts[-1].shape[1]
+        if got >= need: break
+    a = np.concatenate(parts, 1)[:, :need]
+    return (a if a.shape[0] <= 2 else a.mean(0, keepdims=True)), sr
+
+# %% ../../nbs/51_apps.editing.ipynb #5b1d0e74
+@torch.no_grad()
+def still_video(editor: ImageEditor,     # a scene and a sound, inverted and encoded
+                sound,                   # the sound that drives the video (a file)
+                out: str | Path,         # the .mp4 to write (replaced)
+                alpha: float = 1.0,      # edit strength α
+                groups=GROUPS,           # the W+ layer groups that take the edit
+                seconds: float = 4.0,    # length (s), from the start of the sound
+                on_frames=None,          # called (done, total) with 0 first, then after each chunk of frames; may raise to stop
+                chunk: int = 16,         # frames per synthesis call
+               ) -> Path:
+    "A video of the still scene edited frame by frame, ŵ_t = w + α·E_a(x_t) (`video_edit_latents`), with the sound."
+    pipe = editor.pipe
+    plan = pipe.plan(sound, seconds=seconds)
+    ws = editor.w[0].expand(plan.n_frames, -1, -1)
+    w_hat, _ = video_edit_latents(pipe.model, ws, WindowStream(plan, pipe.mel_cfg).take(0, plan.n_frames), alpha, groups, "offsets")
+    frames = []
+    if on_frames: on_frames(0, plan.n_frames)
+    for i in range(0, plan.n_frames, chunk):
+        frames.append(to_uint8_frames(pipe.G.synthesis(w_hat[i:i + chunk].to(pipe.device), noise_mode="const")))
+        if on_frames: on_frames(i + len(frames[-1]), plan.n_frames)
+    audio, sr = span_audio(plan, plan.n_frames, pipe.mel_cfg.sample_rate)
+    return write_video(out, np.concatenate(frames), plan.fps, audio, sr, overwrite=True)
+
 # %% ../../nbs/51_apps.editing.ipynb #7cc1ba9c
 def read_video(path: str | Path,             # a video file
                size: int,                     # output side (center-crop to a square, then resize)
@@ -224,18 +264,6 @@ class VideoEdit:
 @torch.no_grad()
 def _render(pipe, ws: torch.Tensor, batch: int) -> np.ndarray:
     return np.concatenate([to_uint8_frames(pipe.G.synthesis(ws[i:i + batch].to(pipe.device), noise_mode="const")) for i in range(0, len(ws), batch)])
-
-def _span_audio(plan, n_frames: int, fallback_sr: int) -> tuple[np.ndarray, int]:
-    "The planned span's sound (channels, samples) for `n_frames`, at its own rate if a video can carry it."
-    src = plan.stream
-    sr = src.sample_rate if 8000 <= src.sample_rate <= 96000 else fallback_sr
-    blocks = src.blocks() if sr == src.sample_rate else (b[None].numpy() for b in src.mono_blocks(sr))
-    need, got, parts = int(round(n_frames / plan.fps * sr)), 0, []
-    for b in blocks:
-        parts.append(np.asarray(b, np.float32)); got += parts[-1].shape[1]
-        if got >= need: break
-    a = np.concatenate(parts, 1)[:, :need]
-    return (a if a.shape[0] <= 2 else a.mean(0, keepdims=True)), sr
 
 def edit_video(pipe,                        # a `SoundToVideo`
                video,                       # the input video file
@@ -289,6 +317,6 @@ def edit_video(pipe,                        # a `SoundToVideo`
     res = VideoEdit(frames, _render(pipe, w_hat, batch_size), ws, w_hat, fps)
     if reconstruct: res.reconstruction = _render(pipe, ws, batch_size)
     if out is not None:
-        audio, asr = _span_audio(plan, n, pipe.mel_cfg.sample_rate)
+        audio, asr = span_audio(plan, n, pipe.mel_cfg.sample_rate)
         res.path = write_video(out, res.frames, fps, audio, asr, overwrite=overwrite)
     return res

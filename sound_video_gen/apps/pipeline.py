@@ -250,18 +250,24 @@ class SoundToVideo:
             timings["latents"] = timings.get("latents", 0.0) + time.perf_counter() - t
             yield ws
 
-    def iter_frames(self, plan: SoundPlan, batch_size: int = 16, timings: dict | None = None, **kw):
-        "Yield uint8 frames (t, H, W, 3) chunk by chunk; `kw` go to `iter_latents` (seed, w0, psi, beta, groups, chunk_frames, on_mel)."
+    def iter_frames(self, plan: SoundPlan, batch_size: int = 16, timings: dict | None = None, on_frames=None, **kw):
+        """Yield uint8 frames (t, H, W, 3) chunk by chunk; `kw` go to `iter_latents` (seed, w0, psi, beta, groups, chunk_frames, on_mel).
+        `on_frames(done, total)` is called with 0 before the first chunk and after each chunk is made; it may raise to stop."""
         timings = {} if timings is None else timings
-        return self._frames(self.iter_latents(plan, batch_size=batch_size, timings=timings, **kw), batch_size, timings)
+        return self._frames(self.iter_latents(plan, batch_size=batch_size, timings=timings, **kw), batch_size, timings,
+                            plan.n_frames, on_frames)
 
     @torch.no_grad()
-    def _frames(self, latents, batch_size, timings):
+    def _frames(self, latents, batch_size, timings, total, on_frames=None):
+        done = 0
+        if on_frames is not None: on_frames(done, total)
         for ws in latents:
             t = time.perf_counter()
             x = torch.cat([self.G.synthesis(ws[i:i + batch_size], noise_mode="const") for i in range(0, len(ws), batch_size)])
             frames = to_uint8_frames(x)
             timings["synthesis"] = timings.get("synthesis", 0.0) + time.perf_counter() - t
+            done += len(frames)
+            if on_frames is not None: on_frames(done, total)
             yield frames
 
     def generate(self, sound,                      # a sound or video file, or a waveform (then pass `sr`)
@@ -290,6 +296,7 @@ class SoundToVideo:
              overwrite: bool = False,             # replace an existing file
              preview: str | Path | None = None,   # also write a filmstrip under the spectrogram to this .png
              progress: bool = False,              # show a progress bar (frames/s)
+             on_frames=None,                      # called (done, total) with 0 first, then after each chunk is written; may raise to stop
              chunk_frames: int = 64,              # frames rendered and written at a time
              timings: dict | None = None,         # filled with seconds per part (audio, latents, synthesis, encoding)
              fps: float | None = None, start: float = 0.0, seconds: float | None = None, sr: int | None = None,
@@ -313,6 +320,7 @@ class SoundToVideo:
             bar = tqdm(total=plan.n_frames, unit="frame", desc=path.name, leave=False)
         pending, written = np.zeros((src.channels if out_sr == src.sample_rate else 1, 0), np.float32), 0
         try:
+            if on_frames is not None: on_frames(0, plan.n_frames)
             with VideoWriter(path, plan.fps, out_sr, channels=channels, overwrite=overwrite) as writer:
                 done = 0
                 for frames in self.iter_frames(plan, timings=timings, chunk_frames=chunk_frames,
@@ -330,6 +338,7 @@ class SoundToVideo:
                     if n > 0: writer.write_audio(_mix(pending[:, :n], channels)); pending, written = pending[:, n:], written + n
                     timings["encoding"] = timings.get("encoding", 0.0) + time.perf_counter() - t
                     if bar is not None: bar.update(len(frames))
+                    if on_frames is not None: on_frames(done, plan.n_frames)   # an exception here removes the unfinished file
                 if preview is not None:
                     with atomic_path(preview, overwrite=overwrite) as tmp: strip.figure(Path(preview).name).savefig(tmp, format="png", dpi=100, bbox_inches="tight")
         finally:

@@ -5,7 +5,6 @@
 # %% ../../nbs/53_apps.widgets.ipynb #65559e44
 from __future__ import annotations
 import io, math, shutil, tempfile, threading, time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,12 @@ import torch
 import ipywidgets as W
 
 from ..core import UserError
-from ..model.editing import video_edit_latents
-from ..data.clips import to_uint8_frames, write_video
-from .pipeline import GROUPS, SoundToVideo, WindowStream
+from .pipeline import GROUPS, SoundToVideo
 from ..model.bundle import pretrained_dir
-from .editing import ImageEditor, _span_audio
+from .editing import ImageEditor, still_video
 
 # %% auto #0
-__all__ = ['example_sounds', 'png_bytes', 'Debouncer', 'GenerateApp', 'generate_app', 'still_video', 'EditApp', 'edit_app']
+__all__ = ['example_sounds', 'png_bytes', 'Debouncer', 'GenerateApp', 'generate_app', 'EditApp', 'edit_app']
 
 # %% ../../nbs/53_apps.widgets.ipynb #ef7e2326
 def example_sounds() -> dict[str, Path]:
@@ -82,22 +79,6 @@ class Debouncer:
 class _Cancelled(Exception): "A newer request replaced this one."
 
 _RENDER = threading.RLock()   # one render at a time: apps sharing a pipeline take turns
-
-@contextmanager
-def _counting(pipe: SoundToVideo, on_frames):
-    "Within the block, `pipe`'s frame iterator reports `on_frames(done, total)` after each chunk (and may raise to stop)."
-    base = type(pipe).iter_frames
-    def iter_frames(plan, *args, **kw):
-        on_frames(0, plan.n_frames)
-        done = 0
-        for frames in base(pipe, plan, *args, **kw):
-            done += len(frames)
-            on_frames(done, plan.n_frames)
-            yield frames
-    with _RENDER:
-        pipe.iter_frames = iter_frames
-        try: yield
-        finally: del pipe.iter_frames
 
 def _uploaded(upload: W.FileUpload, folder: Path) -> Path | None:
     "The last file of a FileUpload, written to `folder` under its own name; None when nothing is uploaded."
@@ -187,10 +168,11 @@ class GenerateApp:
         try:
             out, png = self.folder / "generated.mp4", self.folder / "generated.png"
             t, timings = time.perf_counter(), {}
-            with _counting(self.pipe, self._on_frames):
+            with _RENDER:
                 self.pipe.save(out, self.sound.path, overwrite=True, preview=png, chunk_frames=16, timings=timings,
-                               fps=float(self.fps.value), seconds=float(self.seconds.value), seed=int(self.seed.value),
-                               w0=self.w0.value, psi=float(self.psi.value), beta=float(self.beta.value), groups=_groups(self.groups))
+                               on_frames=self._on_frames, fps=float(self.fps.value), seconds=float(self.seconds.value),
+                               seed=int(self.seed.value), w0=self.w0.value, psi=float(self.psi.value), beta=float(self.beta.value),
+                               groups=_groups(self.groups))
             self.video.value, self.preview.value = out.read_bytes(), png.read_bytes()
             self.runs += 1
             self.last = {"path": out, "preview": png, "seconds": time.perf_counter() - t, "timings": timings}
@@ -206,30 +188,6 @@ def generate_app(pipe: SoundToVideo | None = None,   # a loaded pipeline (defaul
                 ) -> GenerateApp:
     "The generate app: display it in a notebook cell."
     return GenerateApp(_pipe(pipe, model))
-
-# %% ../../nbs/53_apps.widgets.ipynb #97d31592
-@torch.no_grad()
-def still_video(editor: ImageEditor,     # a scene and a sound, inverted and encoded (`apps.editing.ImageEditor`)
-                sound,                   # the sound that drives the video (a file)
-                out: str | Path,         # the .mp4 to write (replaced)
-                alpha: float = 1.0,      # edit strength α
-                groups=GROUPS,           # the W+ layer groups that take the edit
-                seconds: float = 4.0,    # length (s), from the start of the sound
-                on_frames=None,          # called (done, total) after each chunk of frames; may raise to stop
-                chunk: int = 16,         # frames per synthesis call
-               ) -> Path:
-    "A video of the still scene edited frame by frame, ŵ_t = w + α·E_a(x_t) (`video_edit_latents`), with the sound."
-    pipe = editor.pipe
-    plan = pipe.plan(sound, seconds=seconds)
-    ws = editor.w[0].expand(plan.n_frames, -1, -1)
-    w_hat, _ = video_edit_latents(pipe.model, ws, WindowStream(plan, pipe.mel_cfg).take(0, plan.n_frames), alpha, groups, "offsets")
-    frames = []
-    if on_frames: on_frames(0, plan.n_frames)
-    for i in range(0, plan.n_frames, chunk):
-        frames.append(to_uint8_frames(pipe.G.synthesis(w_hat[i:i + chunk].to(pipe.device), noise_mode="const")))
-        if on_frames: on_frames(i + len(frames[-1]), plan.n_frames)
-    audio, sr = _span_audio(plan, plan.n_frames, pipe.mel_cfg.sample_rate)
-    return write_video(out, np.concatenate(frames), plan.fps, audio, sr, overwrite=True)
 
 # %% ../../nbs/53_apps.widgets.ipynb #b8f55979
 class EditApp:
@@ -300,7 +258,7 @@ class EditApp:
         return self.edit
 
     def make_video(self, version: int | None = None) -> Path:
-        "The still scene edited frame by frame by the sound (`still_video`); stops early if the settings change meanwhile."
+        "The still scene edited frame by frame by the sound (`apps.editing.still_video`); stops early if the settings change."
         version = self._version if version is None else version
         def on_frames(done, total):
             if self._version != version: raise _Cancelled()
