@@ -141,6 +141,17 @@ def test_training_with_edit_terms_logs_them(tmp_path, parts):
         assert key in rec and 0 <= rec[key] < 1e6, key
 
 
+def test_render_steps_can_serve_the_edit_terms_alone(tmp_path, parts):
+    "render_rollout=False: a render step renders only the edits, so no pixel term of the rollout appears."
+    G, clip, fa = parts
+    both = train_ssvg(tiny_cfg(tmp_path / "a", max_steps=2, w_edit=1.0), ToyClips(), G=G, clip=clip, audio_encoder=fa)
+    edits = train_ssvg(tiny_cfg(tmp_path / "b", max_steps=2, w_edit=1.0, render_rollout=False), ToyClips(), G=G, clip=clip,
+                       audio_encoder=fa)
+    rollout_terms = {"g_image", "g_video", "clip_audio", "clip_text"}
+    assert rollout_terms <= set(both) and not rollout_terms & set(edits)
+    assert {"edit_audio", "edit_text"} <= set(edits)
+
+
 def test_frame_t_does_not_depend_on_later_audio(parts):
     G = parts[0]
     model = SSVG(get_config("ssvg-tiny").for_generator(G)).eval()

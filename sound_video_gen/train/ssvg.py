@@ -84,6 +84,7 @@ class SSVGTrainConfig(Config):
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
+    render_rollout: bool = True           # a render step also renders the rollout's frames (False: it serves the edit terms only)
     teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
     p_first: float = 0.25                 # with a teacher: probability that an item's window starts at frame 0
     lambda_enc: float = 1.0               # λ_enc: scales the CLIP terms and the regulariser together
@@ -351,7 +352,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             model.train()
             render_now = cfg.render_every > 0 and step % cfg.render_every == 0
             ws, fake, anchors = generate(model, G, windows[:, :p + L], w0, None if noise is None else noise[:, :p + L],
-                                         mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now)
+                                         mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now and cfg.render_rollout)
             real, windows = real[:, p:p + L], windows[:, p:p + L]
             teacher = batch["teacher"][:, p:p + L].to(env.device).float() if "teacher" in batch else None
             if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0 or cfg.w_teacher_speed > 0):
