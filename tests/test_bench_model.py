@@ -109,3 +109,15 @@ def test_edit_cli(setup, capsys):
     assert res["rows"][0]["edit_success"] == 0 and res["rows"][0]["delta_p"] == 0
     assert res["model"]["sha256"] == file_sha256(setup["bundle"] / "ssvg.safetensors") and res["classifier"]["sha256"]
     assert "| 1 |" in out and "layout kept" in out
+
+
+def test_run_scores_whole_clips_and_refuses_segments_longer_than_a_clip(setup, capsys):
+    "--frames 64 --segments 1 scores each 4-s test clip whole; asking for more frames than a clip has is one sentence."
+    log = setup["dir"] / "whole.jsonl"
+    base = ["bench", "run", setup["data"], "--classifier", setup["clf"], "--method", "real-clips", "--log", log]
+    assert _cli(capsys, *base)[0] == 0
+    assert _cli(capsys, *base, "--frames", 64, "--segments", 1)[0] == 0
+    split, whole = map(json.loads, log.read_text().splitlines())
+    assert whole["results"]["num_fake"] * 4 == split["results"]["num_fake"]
+    assert whole["results"]["fvd_metric"].endswith("_64f") and split["results"]["fvd_metric"].endswith("_16f")
+    _one_sentence(*_cli(capsys, *base, "--frames", 64, "--segments", 2)[::2], "longer than the shortest test clip")

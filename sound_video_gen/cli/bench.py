@@ -66,6 +66,18 @@ def _train(argv):
     return 0
 
 
+def _check_length(data, split: str, frames: int, segments: int) -> None:
+    "One sentence when frames × segments is longer than the shortest clip of the split (its last frame would repeat)."
+    import csv
+    table = Path(data) / "metadata.csv"
+    if not table.is_file(): return   # not SynthScapes' table: the loader reports what is wrong
+    with open(table, newline="", encoding="utf-8") as f:
+        lengths = [int(float(r["n_frames"])) for r in csv.DictReader(f) if r.get("split") == split and r.get("n_frames")]
+    if lengths and frames * segments > min(lengths):
+        raise UserError(f"--frames {frames} × --segments {segments} is {frames * segments} frames, longer than the "
+                        f"shortest {split} clip ({min(lengths)} frames).")
+
+
 def _run(argv):
     from sound_video_gen.metrics.bench import benchmark, results_table
     from sound_video_gen.metrics.baselines import METHODS, SSVGMethod
@@ -85,6 +97,10 @@ def _run(argv):
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the method (default test)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--max-clips", type=ranged(int, 2, 10**6), help="only the first N segments (quick runs)")
+    p.add_argument("--frames", type=ranged(int, 2, 10**4), default=16, help="frames per segment (default 16, the "
+                   "benchmark's protocol); each segment is rolled out afresh")
+    p.add_argument("--segments", type=ranged(int, 1, 1000), default=4, help="consecutive segments per clip (default 4); "
+                   "--frames 64 --segments 1 scores whole 4-s clips, as `generate` makes them")
     p.add_argument("--log", help="append the record to this .jsonl file")
     a = p.parse_args(argv)
     if a.log and not Path(a.log).parent.is_dir(): raise UserError(f"folder {Path(a.log).parent} does not exist.")
@@ -92,6 +108,7 @@ def _run(argv):
     if a.method != "ssvg" and (a.sound or a.beta is not None): raise UserError("--sound and --beta apply to --method ssvg only.")
     if a.method != "ssvg" and not METHODS[a.method].uses_generator and (a.generator or a.model):
         raise UserError(f"--method {a.method} renders no latents, so it would ignore --{'generator' if a.generator else 'model'}; drop it.")
+    _check_length(a.data, a.split, a.frames, a.segments)
     model, bundle_g, _ = resolve_model(a.model) if a.model else (None, None, None)
     if a.model and a.method != "ssvg" and bundle_g is None:
         raise UserError("--model with another method than ssvg must be a bundle (its generator is used); an ssvg file serves --method ssvg only.")
@@ -100,7 +117,8 @@ def _run(argv):
         raise UserError(f"--method {a.method} needs a generator: pass --generator, or a bundle as --model.")
     method = SSVGMethod(model, beta=a.beta, sound=a.sound) if a.method == "ssvg" else a.method
     generator = generator if METHODS[a.method].uses_generator else None
-    rec = benchmark(method, a.split, a.data, a.classifier, generator, a.seed, a.max_clips, a.log, label=a.label, progress=True)
+    rec = benchmark(method, a.split, a.data, a.classifier, generator, a.seed, a.max_clips, a.log, n_frames=a.frames,
+                    segments=a.segments, label=a.label, progress=True)
     print(results_table([rec]))
     if not rec["results"].get("num_sync"):
         print("note: sync is nan because no clip of this split has a motion driver (the <clip>.motion.npy files "
