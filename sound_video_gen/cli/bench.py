@@ -68,11 +68,10 @@ def _train(argv):
 
 def _check_length(data, split: str, frames: int, segments: int) -> None:
     "One sentence when frames × segments is longer than the shortest clip of the split (its last frame would repeat)."
-    import csv
+    from sound_video_gen.data.clips import read_metadata
     table = Path(data) / "metadata.csv"
     if not table.is_file(): return   # not SynthScapes' table: the loader reports what is wrong
-    with open(table, newline="", encoding="utf-8") as f:
-        lengths = [int(float(r["n_frames"])) for r in csv.DictReader(f) if r.get("split") == split and r.get("n_frames")]
+    lengths = [r["n_frames"] for r in read_metadata(table) if r.get("split") == split and isinstance(r.get("n_frames"), int)]
     if lengths and frames * segments > min(lengths):
         raise UserError(f"--frames {frames} × --segments {segments} is {frames * segments} frames, longer than the "
                         f"shortest {split} clip ({min(lengths)} frames).")

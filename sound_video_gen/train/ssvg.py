@@ -250,17 +250,17 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
                 terms["clip_text"] = enc * cfg.w_clip_text * clip_text_frame_loss(img, text_emb.repeat_interleave(T, 0))
     if cfg.lambda_enc > 0 and cfg.w_reg > 0: terms["reg"] = cfg.lambda_enc * cfg.w_reg * latent_reg_loss(ws, w_bar)
     if cfg.w_smooth > 0: terms["smooth"] = cfg.w_smooth * temporal_smoothness(ws)
+    groups = layer_groups(ws.shape[2], cfg.model.group_bounds)
     if teacher is not None and cfg.w_teacher > 0:
-        per_group = teacher_loss(ws, teacher, layer_groups(ws.shape[2], cfg.model.group_bounds))
+        per_group = teacher_loss(ws, teacher, groups)
         for g, v in per_group.items(): terms[f"teacher_{g}"] = cfg.w_teacher * v / len(per_group)
     if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
     if teacher is not None and cfg.w_teacher_speed > 0:
-        terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, layer_groups(ws.shape[2], cfg.model.group_bounds))
+        terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, groups)
     if cfg.w_sync > 0:
         moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
-        groups = layer_groups(ws.shape[2], cfg.model.group_bounds) if cfg.sync_groups else None
         loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
-        terms["sync"] = cfg.w_sync * loudness_sync_loss(moving, loud, groups)
+        terms["sync"] = cfg.w_sync * loudness_sync_loss(moving, loud, groups if cfg.sync_groups else None)
     return terms
 
 
