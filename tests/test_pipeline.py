@@ -12,6 +12,7 @@ from sound_video_gen.cli import dispatch
 from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.ssvg import SSVG, save_ssvg
 from sound_video_gen.apps.pipeline import SoundToVideo
+from sound_video_gen.model.generation import GenerateOptions
 from sound_video_gen.model.bundle import make_bundle, verify_bundle
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""}
@@ -52,8 +53,8 @@ def _one_sentence(e):
 @pytest.mark.parametrize("chunk,batch", [(1, 1), (3, 2), (5, 4), (7, 16)])
 def test_streamed_equals_single_pass(s2v, tmp_path, chunk, batch):
     f = _sound(tmp_path / "s.wav", 2.5)
-    one = s2v.generate(f, seed=3, w0="random", batch_size=batch)
-    parts = list(s2v.generate(f, seed=3, w0="random", batch_size=batch, stream=True, chunk_frames=chunk))
+    one = s2v.generate(f, GenerateOptions(seed=3, w0="random"), batch_size=batch)
+    parts = list(s2v.generate(f, GenerateOptions(seed=3, w0="random"), batch_size=batch, stream=True, chunk_frames=chunk))
     assert np.array_equal(np.concatenate(parts), one)
     assert one.shape == (20, 32, 32, 3) and one.dtype == np.uint8
 
@@ -66,7 +67,7 @@ def test_streamed_latents_equal_the_plain_model_path(s2v, tmp_path):
     w_avg = s2v.model.initial(s2v.G, 1)
     for w0, sound_start in (("w_avg", False), ("sound", True)):   # 'sound' starts the paper's rollout at w_avg + E_a(x_1)
         ref = s2v.model.latents(win[None], w_avg, generator=torch.Generator().manual_seed(5), sound_start=sound_start)[0]
-        got = torch.cat(list(s2v.iter_latents(plan, seed=5, w0=w0, chunk_frames=3, batch_size=1)))
+        got = torch.cat(list(s2v.iter_latents(plan, GenerateOptions(seed=5, w0=w0), chunk_frames=3, batch_size=1)))
         assert (got - ref).abs().max() < 1e-6
     assert (got[0] - w_avg[0]).abs().max() > 1e-4
 
@@ -84,12 +85,12 @@ def s2v_anchored(s2v):
 def test_anchored_streaming_is_exact(s2v_anchored, tmp_path, chunk, batch):
     "The anchored path carries its running summary and hidden states across chunks: chunked = one pass, bit for bit."
     f = _sound(tmp_path / "s.wav", 2.5)
-    one = s2v_anchored.generate(f, seed=3, batch_size=batch)
-    parts = list(s2v_anchored.generate(f, seed=3, batch_size=batch, stream=True, chunk_frames=chunk))
+    one = s2v_anchored.generate(f, GenerateOptions(seed=3), batch_size=batch)
+    parts = list(s2v_anchored.generate(f, GenerateOptions(seed=3), batch_size=batch, stream=True, chunk_frames=chunk))
     assert np.array_equal(np.concatenate(parts), one)
     plan = s2v_anchored.plan(f)
-    a = torch.cat(list(s2v_anchored.iter_latents(plan, seed=3, batch_size=batch)))
-    b = torch.cat(list(s2v_anchored.iter_latents(plan, seed=3, batch_size=batch, chunk_frames=chunk)))
+    a = torch.cat(list(s2v_anchored.iter_latents(plan, GenerateOptions(seed=3), batch_size=batch)))
+    b = torch.cat(list(s2v_anchored.iter_latents(plan, GenerateOptions(seed=3), batch_size=batch, chunk_frames=chunk)))
     assert torch.equal(a, b)
 
 
@@ -100,12 +101,12 @@ def test_anchored_sound_sets_the_scene(s2v_anchored, tmp_path):
     g = tmp_path / "b.wav"
     sf.write(g, 0.3 * np.random.default_rng(0).standard_normal(44100) * np.linspace(0, 1, 44100), 22050)
     plan = s2v_anchored.plan(f)
-    ws = torch.cat(list(s2v_anchored.iter_latents(plan, seed=0, beta=0.0)))
+    ws = torch.cat(list(s2v_anchored.iter_latents(plan, GenerateOptions(beta=0.0))))
     win = frame_windows(load_mel(f, s2v_anchored.mel_cfg), plan.n_frames, plan.fps, s2v_anchored.mel_cfg)
     dws = s2v_anchored.model.offsets(win[None])[0]
     mean = dws.cumsum(0)[:len(ws)] / torch.arange(1, len(ws) + 1).view(-1, 1, 1)   # summary_frames >= these frames
     torch.testing.assert_close(ws, s2v_anchored.G.mapping.w_avg + mean, atol=1e-5, rtol=1e-5)
-    other = torch.cat(list(s2v_anchored.iter_latents(s2v_anchored.plan(g), seed=0, beta=0.0)))
+    other = torch.cat(list(s2v_anchored.iter_latents(s2v_anchored.plan(g), GenerateOptions(beta=0.0))))
     assert (other - ws).abs().max() > 1e-4
 
 
@@ -134,10 +135,10 @@ def test_save_writes_video_with_trimmed_sound(s2v, tmp_path):
 def test_on_frames_counts_from_zero_to_the_total(s2v, tmp_path):
     f = _sound(tmp_path / "s.wav", 2.5)                 # 20 frames at 8 fps
     calls = []
-    parts = list(s2v.iter_frames(s2v.plan(f), batch_size=2, chunk_frames=6, seed=3, w0="random",
+    parts = list(s2v.iter_frames(s2v.plan(f), GenerateOptions(seed=3, w0="random"), batch_size=2, chunk_frames=6,
                                  on_frames=lambda d, n: calls.append((d, n))))
     assert calls == [(0, 20), (6, 20), (12, 20), (18, 20), (20, 20)]
-    assert np.array_equal(np.concatenate(parts), s2v.generate(f, seed=3, w0="random", batch_size=2))   # the same frames
+    assert np.array_equal(np.concatenate(parts), s2v.generate(f, GenerateOptions(seed=3, w0="random"), batch_size=2))   # the same frames
     calls.clear()
     s2v.save(tmp_path / "o.mp4", f, batch_size=2, chunk_frames=6, on_frames=lambda d, n: calls.append((d, n)))
     assert calls == [(0, 20), (6, 20), (12, 20), (18, 20), (20, 20)]
@@ -162,17 +163,17 @@ def test_raising_from_on_frames_stops_save_and_leaves_no_file(s2v, tmp_path, sto
 
 def test_a_stopped_save_keeps_the_file_it_would_replace(s2v, tmp_path):
     f = _sound(tmp_path / "s.wav", 2.5)
-    out = s2v.save(tmp_path / "o.mp4", f, seed=1)
+    out = s2v.save(tmp_path / "o.mp4", f, GenerateOptions(seed=1))
     before = out.read_bytes()
     def stop(done, total):
         if done: raise _Stop()
-    with pytest.raises(_Stop): s2v.save(out, f, seed=2, overwrite=True, batch_size=2, chunk_frames=6, on_frames=stop)
+    with pytest.raises(_Stop): s2v.save(out, f, GenerateOptions(seed=2), overwrite=True, batch_size=2, chunk_frames=6, on_frames=stop)
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "s.wav"]
 
 
 def test_groups_hold_the_other_layers(s2v, tmp_path):
     f = _sound(tmp_path / "s.wav")
-    ws = torch.cat(list(s2v.iter_latents(s2v.plan(f), groups=["coarse", "mid"])))
+    ws = torch.cat(list(s2v.iter_latents(s2v.plan(f), GenerateOptions(groups=["coarse", "mid"]))))
     a, b = s2v.groups["fine"]
     assert torch.equal(ws[:, a:b], s2v.initial()[0, a:b].expand(len(ws), -1, -1))
 
@@ -201,13 +202,40 @@ def test_video_without_sound(s2v, tmp_path):
     (dict(fps=0), "fps must be"), (dict(fps=1e5), "fps must be"), (dict(fps=float("inf")), "fps must be"),
     (dict(seconds=-1), "seconds must be"), (dict(seconds=float("nan")), "seconds must be"),
     (dict(start=-2), "start must be"), (dict(start=100), "contains no audio samples after"),
-    (dict(fps=0.1, seconds=1), "less than one frame"), (dict(beta=float("nan")), "beta must be"),
-    (dict(groups="ears"), "groups must name"), (dict(seed=-1), "seed must be"), (dict(psi=float("inf"), w0="random"), "psi must be"),
+    (dict(fps=0.1, seconds=1), "less than one frame"), (dict(batch_size=0), "batch_size must be"),
+    (dict(chunk_frames=-1), "chunk_frames must be"), (dict(options={"beta": 1}), "options must be a GenerateOptions"),
 ])
 def test_absurd_options(s2v, tmp_path, kw, match):
     f = _sound(tmp_path / "s.wav")
     with pytest.raises(UserError, match=match) as e: s2v.generate(f, **kw)
     _one_sentence(e)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(beta=float("nan")), "beta must be"), (dict(beta=11), "beta must be"), (dict(beta=True), "beta must be"),
+    (dict(groups="ears"), "groups must name"), (dict(groups=[]), "groups must name"), (dict(seed=-1), "seed must be"),
+    (dict(seed=2**32), "seed must be"), (dict(psi=float("inf"), w0="random"), "psi must be"), (dict(w0="sky"), "w0 must be"),
+    (dict(w0=torch.zeros(2, 3, 4, 5)), "a given w0 must be"), (dict(sound="half"), "sound must be"),
+])
+def test_absurd_generate_options_are_refused_when_made(kw, match):
+    with pytest.raises(UserError, match=match) as e: GenerateOptions(**kw)
+    _one_sentence(e)
+
+
+def test_seed_streams_are_independent_and_a_seed_repeats_its_video(s2v, tmp_path):
+    "The rollout noise and a random w_0 come from separate sub-seeds: the first noise values are not w_0's z times σ."
+    from sound_video_gen.model.generation import sub_seed
+    rec, G = s2v.model.recurrent, s2v.G
+    for seed in (0, 1, 12345):
+        noise = rec.draw_noise(1, 1, torch.Generator().manual_seed(sub_seed(seed, "noise"))).flatten() / rec.cfg.noise_std
+        z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(sub_seed(seed, "w0"))).flatten()
+        n = min(len(noise), len(z))
+        r = torch.corrcoef(torch.stack([noise[:n], z[:n]]))[0, 1]
+        assert abs(r) < 0.5, (seed, float(r))        # one stream for both would give r = 1 exactly
+    f = _sound(tmp_path / "s.wav", 1.0)
+    opts = GenerateOptions(seed=7, w0="random")
+    assert np.array_equal(s2v.generate(f, opts), s2v.generate(f, opts))
+    assert not np.array_equal(s2v.generate(f, opts), s2v.generate(f, opts.replace(seed=8)))
 
 
 def test_bundle_with_missing_or_altered_file(bundle, tmp_path):
@@ -363,7 +391,7 @@ def test_half_precision_bundle(tmp_path, bundle):
     b = SoundToVideo.from_pretrained(half)
     assert all(p.dtype == torch.float32 for p in b.G.parameters())
     wav = _sound(tmp_path / "s.wav")
-    fa, fb = a.generate(wav, seconds=1.0, seed=0), b.generate(wav, seconds=1.0, seed=0)
+    fa, fb = a.generate(wav, seconds=1.0), b.generate(wav, seconds=1.0)
     assert fa.shape == fb.shape and np.abs(fa.astype(int) - fb.astype(int)).mean() < 2.0
     with pytest.raises(UserError, match="dtype must be"): make_bundle(tmp_path / "bad", G, model, dtype="int8")
     assert not (tmp_path / "bad").exists()

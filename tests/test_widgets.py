@@ -11,6 +11,7 @@ from sound_video_gen.core import get_config
 from sound_video_gen.generators.factory import create_generator
 from sound_video_gen.model.ssvg import SSVG
 from sound_video_gen.apps.pipeline import SoundToVideo
+from sound_video_gen.model.generation import GenerateOptions
 from sound_video_gen.model.bundle import make_bundle
 from sound_video_gen.apps import widgets
 from sound_video_gen.apps.widgets import Debouncer, EditApp, GenerateApp, _Cancelled, _RENDER
@@ -66,9 +67,9 @@ def test_generate_passes_the_controls_to_save(pipe, sounds, monkeypatch):
     app = GenerateApp(pipe, sounds)
     got = {}
     real = SoundToVideo.save
-    def spy(self, path, sound, **kw):
-        got.update(kw, sound=sound)
-        return real(self, path, sound, **kw)
+    def spy(self, path, sound, options, **kw):
+        got.update(kw, sound=sound, options=options)
+        return real(self, path, sound, options, **kw)
     monkeypatch.setattr(SoundToVideo, "save", spy)
     app.sound.dropdown.value = "low"
     app.seed.value, app.psi.value, app.beta.value, app.w0.value = 5, 0.5, 0.3, "w_avg"
@@ -76,8 +77,8 @@ def test_generate_passes_the_controls_to_save(pipe, sounds, monkeypatch):
     app.groups["mid"].value = False
     app.generate()
     assert got["sound"] == sounds["low"] and got["preview"] is not None
-    assert {k: got[k] for k in ("seed", "psi", "beta", "w0", "fps", "seconds", "groups")} == \
-        {"seed": 5, "psi": 0.5, "beta": 0.3, "w0": "w_avg", "fps": 4.0, "seconds": 1.0, "groups": ["coarse", "fine"]}
+    assert got["options"] == GenerateOptions(seed=5, w0="w_avg", psi=0.5, beta=0.3, groups=("coarse", "fine"))
+    assert (got["fps"], got["seconds"]) == (4.0, 1.0)
     assert app.progress.value == 4
 
 

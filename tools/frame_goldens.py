@@ -3,7 +3,7 @@ and editing paths (tests/test_frame_goldens.py renders the same cases and compar
 
     python tools/frame_goldens.py [--out tests/data/frame_goldens.npz]
 
-Each case is `generate(sound, seconds=SECONDS, **options)` or an image edit; the file holds the uint8 frames under
+Each case is `generate(sound, GenerateOptions(**options), seconds=SECONDS)` or an image edit; the file holds the uint8 frames under
 the case's name and, under `cases`, the JSON of every case (its options and the frames' sha256). Regenerate it only
 when a change is meant to change the frames, and say which cases changed and why in the commit.
 """
@@ -41,7 +41,9 @@ def cases() -> list[dict]:
 def render(pipe, case: dict) -> np.ndarray:
     "The uint8 frames (T, H, W, 3) of one case."
     sound = EXAMPLES / f"{case['sound']}.wav"
-    if case["kind"] == "generate": return pipe.generate(sound, seconds=SECONDS, **case["options"])
+    if case["kind"] == "generate":
+        from sound_video_gen.model.generation import GenerateOptions
+        return pipe.generate(sound, GenerateOptions(**case["options"]), seconds=SECONDS)
     from sound_video_gen.apps.editing import edit_image
     return edit_image(pipe, sound, **case["options"]).after[None]
 

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 from ..core import UserError
 from ..data.clips import BadVideoError, probe_video, to_uint8_frames, write_video
+from ..model.ssvg import render
 from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
-from .pipeline import SoundPlan, WindowStream
+from .pipeline import AudioTrack, SoundPlan, WindowStream
 
 # %% auto #0
 __all__ = ['MIN_SIDE', 'MAX_SIDE', 'MAX_PIXELS', 'INVERT', 'load_image', 'invert_images', 'sound_offset', 'ImageEdit',
@@ -27,7 +28,7 @@ MIN_SIDE, MAX_SIDE, MAX_PIXELS = 16, 8192, 40_000_000
 def _to_rgb(im):
     "An 8-bit RGB PIL image from any mode: transparency composited on white, 16-bit scaled to 8 bits."
     from PIL import Image
-    if im.mode == "F": raise UserError(f"is a floating-point image (mode F) whose range is unknown; save it as an 8- or 16-bit image.")
+    if im.mode == "F": raise UserError("is a floating-point image (mode F) whose range is unknown; save it as an 8- or 16-bit image.")
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         a = np.asarray(im).astype(np.float64)
         top = 65535.0 if a.max(initial=0) <= 65535 else a.max()
@@ -138,7 +139,7 @@ class ImageEdit:
 
 @torch.no_grad()
 def _render1(pipe, w: torch.Tensor) -> np.ndarray:
-    return to_uint8_frames(pipe.G.synthesis(w.to(pipe.device), noise_mode="const"))[0]
+    return render(pipe.G, w, uint8=True)[0]
 
 class ImageEditor:
     "A scene and a sound, inverted and encoded once: `editor(alpha, groups)` renders one edited frame."
@@ -190,15 +191,8 @@ def span_audio(plan: SoundPlan,  # a planned sound (`SoundToVideo.plan`)
                fallback_sr: int, # the rate to resample to when the sound's own rate is outside 8-96 kHz
               ) -> tuple[np.ndarray, int]:
     "The planned span's sound (channels, samples) for `n_frames`, at its own rate if a video can carry it."
-    src = plan.stream
-    sr = src.sample_rate if 8000 <= src.sample_rate <= 96000 else fallback_sr
-    blocks = src.blocks() if sr == src.sample_rate else (b[None].numpy() for b in src.mono_blocks(sr))
-    need, got, parts = int(round(n_frames / plan.fps * sr)), 0, []
-    for b in blocks:
-        parts.append(np.asarray(b, np.float32)); got += parts[-1].shape[1]
-        if got >= need: break
-    a = np.concatenate(parts, 1)[:, :need]
-    return (a if a.shape[0] <= 2 else a.mean(0, keepdims=True)), sr
+    track = AudioTrack(plan, fallback_sr)
+    return track.up_to(n_frames), track.sr
 
 # %% ../../nbs/51_apps.editing.ipynb #5b1d0e74
 @torch.no_grad()
@@ -219,7 +213,7 @@ def still_video(editor: ImageEditor,     # a scene and a sound, inverted and enc
     frames = []
     if on_frames: on_frames(0, plan.n_frames)
     for i in range(0, plan.n_frames, chunk):
-        frames.append(to_uint8_frames(pipe.G.synthesis(w_hat[i:i + chunk].to(pipe.device), noise_mode="const")))
+        frames.append(render(pipe.G, w_hat[i:i + chunk], chunk, uint8=True))
         if on_frames: on_frames(i + len(frames[-1]), plan.n_frames)
     audio, sr = span_audio(plan, plan.n_frames, pipe.mel_cfg.sample_rate)
     return write_video(out, np.concatenate(frames), plan.fps, audio, sr, overwrite=True)
@@ -260,10 +254,6 @@ class VideoEdit:
     fps: float
     path: Path | None = None
     reconstruction: np.ndarray | None = None   # (T, H, W, 3) uint8: ws rendered unedited, if asked for
-
-@torch.no_grad()
-def _render(pipe, ws: torch.Tensor, batch: int) -> np.ndarray:
-    return np.concatenate([to_uint8_frames(pipe.G.synthesis(ws[i:i + batch].to(pipe.device), noise_mode="const")) for i in range(0, len(ws), batch)])
 
 def edit_video(pipe,                        # a `SoundToVideo`
                video,                       # the input video file
@@ -314,8 +304,9 @@ def edit_video(pipe,                        # a `SoundToVideo`
         ws = torch.cat([invert_images(pipe, x[i:i + batch_size], invert, steps) for i in range(0, n, batch_size)])
     ws = smooth_latents(ws, smooth)
     w_hat, _ = video_edit_latents(pipe.model, ws, windows, alpha, groups, mode, beta, batch_size)
-    res = VideoEdit(frames, _render(pipe, w_hat, batch_size), ws, w_hat, fps)
-    if reconstruct: res.reconstruction = _render(pipe, ws, batch_size)
+    with torch.no_grad():
+        res = VideoEdit(frames, render(pipe.G, w_hat, batch_size, uint8=True), ws, w_hat, fps)
+        if reconstruct: res.reconstruction = render(pipe.G, ws, batch_size, uint8=True)
     if out is not None:
         audio, asr = span_audio(plan, n, pipe.mel_cfg.sample_rate)
         res.path = write_video(out, res.frames, fps, audio, asr, overwrite=overwrite)

@@ -4,12 +4,13 @@
 
 # %% ../../nbs/50_apps.pipeline.ipynb #c7f39904
 from __future__ import annotations
-import json, math, os, re, shutil, tempfile, time, warnings
+import copy, math, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from ..core import UserError, atomic_path, get_config, get_device
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
@@ -18,16 +19,15 @@ from ..generators.stylegan3 import input_affine_constant, is_stylegan3
 from ..multimodal.audio_encoder import load_audio_encoder
 from ..multimodal.clip import load_clip
 from ..model.encoder import layer_groups
-from ..model.inversion import ImageEncoder, load_image_encoder
-from ..model.recurrent import initial_latent
-from ..model.ssvg import SSVG, SSVGConfig, check_generator, load_ssvg
+from ..model.inversion import load_image_encoder
+from ..model.ssvg import SSVG, check_generator, load_ssvg, render
+from ..model.generation import GenerateOptions, first_latent, stream_latents
 from ..model.bundle import bundle_paths, find_bundle, make_bundle, read_card, verify_bundle
-from ..model.editing import GROUPS
-from ..data.clips import VideoWriter, to_uint8_frames
+from ..data.clips import VideoWriter
 from .figures import filmstrip
 
 # %% auto #0
-__all__ = ['SoundPlan', 'plan_sound', 'WindowStream', 'SoundToVideo']
+__all__ = ['SoundPlan', 'plan_sound', 'WindowStream', 'SoundToVideo', 'AudioTrack']
 
 # %% ../../nbs/50_apps.pipeline.ipynb #b2e8ef57
 @dataclass
@@ -104,7 +104,7 @@ class WindowStream:
             self.buf, self.m0 = self.buf[:, drop:], self.m0 + drop
         return win.permute(1, 0, 2)[:, None].contiguous()
 
-# %% ../../nbs/50_apps.pipeline.ipynb #6455c396
+# %% ../../nbs/50_apps.pipeline.ipynb #d5676366
 class SoundToVideo:
     "A frozen generator and a sound-to-video model with their mel front end: sound in, frames or an mp4 out."
     def __init__(self, G: torch.nn.Module,       # StyleGAN2/StyleGAN3 generator (NVlabs interface)
@@ -134,216 +134,147 @@ class SoundToVideo:
         return (f"SoundToVideo({type(self.G).__name__} {self.G.img_resolution}², W+ {self.model.cfg.num_ws}×{self.model.cfg.w_dim}, "
                 f"{self.fps:g} fps, mel {self.mel_cfg.sample_rate} Hz, device {self.device})")
 
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | Path,   # a bundle folder, a shipped bundle's name, or a Hugging Face repo id
-                        device: str | torch.device | None = "cpu",
-                        verify: bool = True,             # check every file's sha256 and that the parts fit first
-                        input_affine: bool = True,       # StyleGAN3: the paper's input-affine trick
-                       ) -> "SoundToVideo":
-        "Load a bundle (see `make_bundle`)."
-        folder = find_bundle(name_or_path)
-        card = verify_bundle(folder) if verify else read_card(folder)
-        paths = bundle_paths(folder, card)       # every file inside the bundle, links resolved
-        G, model = load_generator(paths["generator"]), load_ssvg(paths["ssvg"])
-        return cls(G, model, MelConfig.from_dict(card["mel"]), card, device, input_affine, folder)
-
-    def save_pretrained(self, folder: str | Path,    # the bundle folder to write
-                        overwrite: bool = False,     # replace an existing bundle there
-                        **card) -> Path:             # name, description, training, scores, dtype (see `make_bundle`)
-        "Write this pipeline as a bundle that `from_pretrained` loads: G, the model, and the optional parts it holds."
-        G = self.G
-        if self._input is not None:   # undo the input-affine trick on a copy: the bundle keeps G's own weights
-            import copy
-            G = copy.deepcopy(G).cpu()
-            G.synthesis.input.load_state_dict(self._input, strict=False)
-        parts = {r: self._extra(r) for r in ("audio_encoder", "clip", "image_encoder")}
-        return make_bundle(folder, G, self.model, parts["audio_encoder"], parts["clip"], parts["image_encoder"],
-                           overwrite=overwrite, **card)
-
-    def _extra(self, role: str):
-        if role not in self._extras:
-            entry = self.card.get("files", {}).get(role)
-            path = bundle_paths(self.bundle_dir, self.card)[role] if entry is not None and self.bundle_dir is not None else None
-            if path is None: self._extras[role] = None
-            elif role == "audio_encoder": self._extras[role] = load_audio_encoder(path, self.device)
-            elif role == "image_encoder": self._extras[role] = load_image_encoder(path, self.device)
-            else: self._extras[role] = load_clip(str(path), device=self.device)
-        return self._extras[role]
-
-    @property
-    def audio_encoder(self):
-        "The bundle's F_a (loaded on first use), or None."
-        return self._extra("audio_encoder")
-
-    @property
-    def image_encoder(self):
-        "The bundle's image → W+ encoder for inverting real frames (loaded on first use), or None."
-        return self._extra("image_encoder")
-
-    @property
-    def clip(self):
-        "The bundle's CLIP (loaded on first use), or None."
-        return self._extra("clip")
-
     @property
     def fps(self) -> float:
         "The frame rate the model was trained at (the default)."
         return float(self.card.get("fps", self.model.cfg.fps))
 
-    def plan(self, sound, fps: float | None = None, start: float = 0.0, seconds: float | None = None,
-             sr: int | None = None) -> SoundPlan:
-        "Check a request and read the sound once: how many frames, and the spectrogram's dB reference."
-        return plan_sound(sound, self.mel_cfg, self.fps if fps is None else fps, start, seconds, sr)
+# %% ../../nbs/50_apps.pipeline.ipynb #42a1a384
+@patch(cls_method=True)
+def from_pretrained(cls: SoundToVideo,
+                    name_or_path: str | Path,            # a bundle folder, a shipped bundle's name, or a Hugging Face repo id
+                    device: str | torch.device | None = "cpu",
+                    verify: bool = True,                 # check every file's sha256 and that the parts fit first
+                    input_affine: bool = True,           # StyleGAN3: the paper's input-affine trick
+                   ) -> SoundToVideo:
+    "Load a bundle (see `make_bundle`)."
+    folder = find_bundle(name_or_path)
+    card = verify_bundle(folder) if verify else read_card(folder)
+    paths = bundle_paths(folder, card)       # every file inside the bundle, links resolved
+    G, model = load_generator(paths["generator"]), load_ssvg(paths["ssvg"])
+    return cls(G, model, MelConfig.from_dict(card["mel"]), card, device, input_affine, folder)
 
-    def initial(self, w0="sound", psi: float | None = None, seed: int = 0) -> torch.Tensor:
-        """w_0 (1, num_ws, w_dim), the anchored path's base: 'sound' and 'w_avg' give w_avg ('sound' also adds the sound's
-        first offset in the paper's path), 'random' a seeded latent (truncation `psi`), or a given latent (w_dim,), (num_ws, w_dim)."""
-        if isinstance(w0, (torch.Tensor, np.ndarray)):
-            w = torch.as_tensor(w0, dtype=torch.float32)
-            return initial_latent(self.G, 1, "given", w=w.reshape(1, *w.shape[-2:]) if w.dim() >= 2 else w.reshape(1, -1))
-        if w0 not in ("sound", "w_avg", "random"): raise UserError(f"w0 must be 'sound', 'w_avg', 'random' or a latent tensor, got {w0!r}.")
-        if w0 == "sound": w0 = "w_avg"
-        psi = self.model.cfg.psi if psi is None else psi
-        if not (isinstance(psi, (int, float)) and math.isfinite(psi) and -2 <= psi <= 2): raise UserError(f"psi must be in [-2, 2], got {psi!r}.")
-        return initial_latent(self.G, 1, w0, psi, seed)
+@patch
+def save_pretrained(self: SoundToVideo,
+                    folder: str | Path,          # the bundle folder to write
+                    overwrite: bool = False,     # replace an existing bundle there
+                    **card) -> Path:             # name, description, training, scores, dtype (see `make_bundle`)
+    "Write this pipeline as a bundle that `from_pretrained` loads: G, the model, and the optional parts it holds."
+    G = self.G
+    if self._input is not None:   # undo the input-affine trick on a copy: the bundle keeps G's own weights
+        G = copy.deepcopy(G).cpu()
+        G.synthesis.input.load_state_dict(self._input, strict=False)
+    parts = {r: self._extra(r) for r in ("audio_encoder", "clip", "image_encoder")}
+    return make_bundle(folder, G, self.model, parts["audio_encoder"], parts["clip"], parts["image_encoder"],
+                       overwrite=overwrite, **card)
 
-    def _moving(self, groups) -> list[tuple[int, int]]:
-        if groups is None or groups == "all": return []
-        names = [groups] if isinstance(groups, str) else list(groups)
-        bad = [g for g in names if g not in GROUPS]
-        if bad or not names: raise UserError(f"groups must name some of {', '.join(GROUPS)} (or 'all'), got {groups!r}.")
-        return [self.groups[g] for g in GROUPS if g not in names]           # the layer ranges held at w_0
+@patch
+def _extra(self: SoundToVideo, role: str):
+    if role not in self._extras:
+        entry = self.card.get("files", {}).get(role)
+        path = bundle_paths(self.bundle_dir, self.card)[role] if entry is not None and self.bundle_dir is not None else None
+        if path is None: self._extras[role] = None
+        elif role == "audio_encoder": self._extras[role] = load_audio_encoder(path, self.device)
+        elif role == "image_encoder": self._extras[role] = load_image_encoder(path, self.device)
+        else: self._extras[role] = load_clip(str(path), device=self.device)
+    return self._extras[role]
 
-    def iter_latents(self, plan: SoundPlan, seed: int = 0, w0="sound", psi: float | None = None, beta: float | None = None,
-                     groups=None, batch_size: int = 16, chunk_frames: int = 64, timings: dict | None = None, on_mel=None):
-        "Yield the trajectory in chunks (t, num_ws, w_dim): windows → E_a → recurrent block, the hidden state carried across chunks."
-        beta = self.model.cfg.beta if beta is None else beta
-        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and 0 <= beta <= 10): raise UserError(f"beta must be in [0, 10], got {beta!r}.")
-        if not (isinstance(batch_size, int) and batch_size >= 1): raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-        if not (isinstance(chunk_frames, int) and chunk_frames >= 1): raise UserError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}.")
-        if isinstance(seed, bool) or not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**32): raise UserError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
-        held, w_start = self._moving(groups), self.initial(w0, psi, seed).to(self.device)
-        chunk_frames = -(-chunk_frames // batch_size) * batch_size   # whole batches: a frame's batch is the same in every chunking
-        sound_start = isinstance(w0, str) and w0 == "sound"
-        return self._latents(plan, int(seed), w_start, beta, held, batch_size, chunk_frames, {} if timings is None else timings,
-                             on_mel, sound_start)
+@patch(as_prop=True)
+def audio_encoder(self: SoundToVideo):
+    "The bundle's F_a (loaded on first use), or None."
+    return self._extra("audio_encoder")
 
-    @torch.no_grad()
-    def _latents(self, plan, seed, w_start, beta, held, batch_size, chunk_frames, timings, on_mel, sound_start=False):
-        rec = self.model.recurrent
-        noise_gen = torch.Generator().manual_seed(seed)                  # the rollout's noise, drawn frame by frame
-        windows, state = WindowStream(plan, self.mel_cfg, on_mel), None
-        hold = w_start if self.model.cfg.path == "paper" else None      # held groups: w_0, or the anchored path's first latent
-        for f0 in range(0, plan.n_frames, chunk_frames):
-            f1 = min(f0 + chunk_frames, plan.n_frames)
-            t = time.perf_counter()
-            win = windows.take(f0, f1).to(self.device)
-            timings["audio"] = timings.get("audio", 0.0) + time.perf_counter() - t
-            t = time.perf_counter()
-            noise = (torch.cat([rec.draw_noise(1, 1, noise_gen) for _ in range(f0, f1)], 1).to(self.device)
-                     if rec.cfg.noise_std > 0 else None)
-            ws, state = self.model.latents(win[None], w_start, beta=beta, noise=noise, state=state, t0=f0, return_state=True,
-                                           sound_start=sound_start, batch_size=batch_size)
-            ws = ws[0].clone()
-            if hold is None: hold = ws[:1].clone()
-            for a, b in held: ws[:, a:b] = hold[0, a:b]
-            timings["latents"] = timings.get("latents", 0.0) + time.perf_counter() - t
-            yield ws
+@patch(as_prop=True)
+def image_encoder(self: SoundToVideo):
+    "The bundle's image → W+ encoder for inverting real frames (loaded on first use), or None."
+    return self._extra("image_encoder")
 
-    def iter_frames(self, plan: SoundPlan, batch_size: int = 16, timings: dict | None = None, on_frames=None, **kw):
-        """Yield uint8 frames (t, H, W, 3) chunk by chunk; `kw` go to `iter_latents` (seed, w0, psi, beta, groups, chunk_frames, on_mel).
-        `on_frames(done, total)` is called with 0 before the first chunk and after each chunk is made; it may raise to stop."""
-        timings = {} if timings is None else timings
-        return self._frames(self.iter_latents(plan, batch_size=batch_size, timings=timings, **kw), batch_size, timings,
-                            plan.n_frames, on_frames)
+@patch(as_prop=True)
+def clip(self: SoundToVideo):
+    "The bundle's CLIP (loaded on first use), or None."
+    return self._extra("clip")
 
-    @torch.no_grad()
-    def _frames(self, latents, batch_size, timings, total, on_frames=None):
-        done = 0
+# %% ../../nbs/50_apps.pipeline.ipynb #493a1e88
+@patch
+def plan(self: SoundToVideo, sound, fps: float | None = None, start: float = 0.0, seconds: float | None = None,
+         sr: int | None = None) -> SoundPlan:
+    "Check a request and read the sound once: how many frames, and the spectrogram's dB reference."
+    return plan_sound(sound, self.mel_cfg, self.fps if fps is None else fps, start, seconds, sr)
+
+@patch
+def initial(self: SoundToVideo, w0="sound", psi: float | None = None, seed: int = 0) -> torch.Tensor:
+    """w_0 (1, num_ws, w_dim), the anchored path's base: w_avg for 'sound' and 'w_avg', a seeded latent (truncation `psi`)
+    for 'random', or a given latent (w_dim,), (num_ws, w_dim)."""
+    return first_latent(self.model, self.G, GenerateOptions(seed=seed, w0=w0, psi=psi))
+
+def _options(options) -> GenerateOptions:
+    if options is None: return GenerateOptions()
+    if not isinstance(options, GenerateOptions): raise UserError(f"options must be a GenerateOptions, got {type(options).__name__}.")
+    return options
+
+def _timed(items, timings: dict, key: str, less: tuple = ()):
+    "Iterate `items`, adding the seconds each took to timings[key], less what the keys `less` gained meanwhile."
+    items, spent = iter(items), lambda: sum(timings.get(k, 0.0) for k in less)
+    while True:
+        t, before = time.perf_counter(), spent()
+        try: x = next(items)
+        except StopIteration: return
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t - (spent() - before)
+        yield x
+
+@patch
+def _windows(self: SoundToVideo, plan: SoundPlan, chunk_frames: int, batch_size: int, timings: dict, on_mel=None):
+    "The plan's windows in chunks of whole batches, so a frame's E_a and synthesis batch is the same in every chunking."
+    if not (isinstance(batch_size, int) and batch_size >= 1): raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    if not (isinstance(chunk_frames, int) and chunk_frames >= 1): raise UserError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}.")
+    chunk, stream = -(-chunk_frames // batch_size) * batch_size, WindowStream(plan, self.mel_cfg, on_mel)
+    return _timed((stream.take(f0, min(f0 + chunk, plan.n_frames)) for f0 in range(0, plan.n_frames, chunk)), timings, "audio")
+
+@patch
+def iter_latents(self: SoundToVideo, plan: SoundPlan, options: GenerateOptions | None = None, batch_size: int = 16,
+                 chunk_frames: int = 64, timings: dict | None = None, on_mel=None):
+    "Yield the trajectory in chunks (t, num_ws, w_dim): windows → E_a → recurrent block, the state carried across chunks."
+    timings = {} if timings is None else timings
+    windows = self._windows(plan, chunk_frames, batch_size, timings, on_mel)
+    return _timed(stream_latents(self.model, self.G, _options(options), windows, batch_size), timings, "latents", ("audio",))
+
+# %% ../../nbs/50_apps.pipeline.ipynb #44e7f764
+@patch
+def iter_frames(self: SoundToVideo, plan: SoundPlan, options: GenerateOptions | None = None, batch_size: int = 16,
+                chunk_frames: int = 64, timings: dict | None = None, on_frames=None, on_mel=None):
+    """Yield uint8 frames (t, H, W, 3) chunk by chunk. `on_frames(done, total)` is called with 0 before the first chunk
+    and after each chunk is made; it may raise to stop."""
+    timings = {} if timings is None else timings
+    latents = self.iter_latents(plan, options, batch_size, chunk_frames, timings, on_mel)
+    frames = _timed((render(self.G, ws, batch_size, uint8=True) for ws in latents), timings, "synthesis", ("audio", "latents"))
+    return _counted(frames, plan.n_frames, on_frames)
+
+def _counted(chunks, total: int, on_frames=None):
+    "Pass chunks through, calling on_frames(done, total) with 0 first and after each chunk."
+    done = 0
+    if on_frames is not None: on_frames(done, total)
+    for x in chunks:
+        done += len(x)
         if on_frames is not None: on_frames(done, total)
-        for ws in latents:
-            t = time.perf_counter()
-            x = torch.cat([self.G.synthesis(ws[i:i + batch_size], noise_mode="const") for i in range(0, len(ws), batch_size)])
-            frames = to_uint8_frames(x)
-            timings["synthesis"] = timings.get("synthesis", 0.0) + time.perf_counter() - t
-            done += len(frames)
-            if on_frames is not None: on_frames(done, total)
-            yield frames
+        yield x
 
-    def generate(self, sound,                      # a sound or video file, or a waveform (then pass `sr`)
-                 fps: float | None = None,         # frame rate (default: the model's)
-                 start: float = 0.0,               # where in the sound the video starts (s)
-                 seconds: float | None = None,     # how much of it (default: to the end)
-                 seed: int = 0,                    # seed of the random w_0 and of the rollout noise
-                 w0="sound",                       # w_0 / the anchor's base: 'sound', 'w_avg', 'random' (with `psi`), or a latent
-                 psi: float | None = None,         # truncation of a random w_0 (default: the model's)
-                 beta: float | None = None,        # step size of the rollout (default: the model's)
-                 groups=None,                      # layer groups that move: None/'all', or some of 'coarse', 'mid', 'fine'
-                 batch_size: int = 16,             # frames per E_a / synthesis call
-                 chunk_frames: int | None = None,  # frames per chunk, rounded up to whole batches (default: all; 64 when streaming)
-                 stream: bool = False,             # return an iterator of chunks instead of one array
-                 sr: int | None = None,            # sample rate of a waveform `sound`
-                 timings: dict | None = None,      # filled with seconds per part (audio, latents, synthesis)
-                ):
-        "Frames (T, H, W, 3) uint8 for a sound, or an iterator of (t, H, W, 3) chunks with `stream=True`."
-        plan = self.plan(sound, fps, start, seconds, sr)
-        chunk = chunk_frames or (64 if stream else plan.n_frames)
-        it = self.iter_frames(plan, batch_size, timings, seed=seed, w0=w0, psi=psi, beta=beta, groups=groups, chunk_frames=chunk)
-        return it if stream else np.concatenate(list(it))
-
-    def save(self, path: str | Path,              # output .mp4
-             sound,                               # a sound or video file, or a waveform (then pass `sr`)
-             overwrite: bool = False,             # replace an existing file
-             preview: str | Path | None = None,   # also write a filmstrip under the spectrogram to this .png
-             progress: bool = False,              # show a progress bar (frames/s)
-             on_frames=None,                      # called (done, total) with 0 first, then after each chunk is written; may raise to stop
-             chunk_frames: int = 64,              # frames rendered and written at a time
-             timings: dict | None = None,         # filled with seconds per part (audio, latents, synthesis, encoding)
-             fps: float | None = None, start: float = 0.0, seconds: float | None = None, sr: int | None = None,
-             **kw,                                # seed, w0, psi, beta, groups, batch_size: as `generate`
-            ) -> Path:
-        "Write the video (h264) with the sound of its span (AAC) to an mp4, streaming: memory stays bounded for any length."
-        path = Path(path)
-        if path.exists() and not overwrite: raise UserError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
-        if preview is not None and Path(preview).exists() and not overwrite:
-            raise UserError(f"{preview} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
-        plan = self.plan(sound, fps, start, seconds, sr)
-        timings = {} if timings is None else timings
-        src = plan.stream
-        out_sr = src.sample_rate if 8000 <= src.sample_rate <= 96000 else self.mel_cfg.sample_rate
-        channels = 2 if src.channels == 2 and out_sr == src.sample_rate else 1
-        sound_blocks = src.blocks() if out_sr == src.sample_rate else (b[None].numpy() for b in src.mono_blocks(out_sr))
-        strip = _Preview(plan, self.mel_cfg) if preview is not None else None
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=plan.n_frames, unit="frame", desc=path.name, leave=False)
-        pending, written = np.zeros((src.channels if out_sr == src.sample_rate else 1, 0), np.float32), 0
-        try:
-            if on_frames is not None: on_frames(0, plan.n_frames)
-            with VideoWriter(path, plan.fps, out_sr, channels=channels, overwrite=overwrite) as writer:
-                done = 0
-                for frames in self.iter_frames(plan, timings=timings, chunk_frames=chunk_frames,
-                                               on_mel=strip.add_mel if strip else None, **kw):
-                    t = time.perf_counter()
-                    if strip: strip.add_frames(done, frames)
-                    writer.write_frames(frames)
-                    done += len(frames)
-                    want = int(round(done / plan.fps * out_sr))           # the sound up to the end of this frame
-                    while pending.shape[1] < want - written:
-                        b = next(sound_blocks, None)
-                        if b is None: break
-                        pending = np.concatenate([pending, b], 1)
-                    n = min(want - written, pending.shape[1])
-                    if n > 0: writer.write_audio(_mix(pending[:, :n], channels)); pending, written = pending[:, n:], written + n
-                    timings["encoding"] = timings.get("encoding", 0.0) + time.perf_counter() - t
-                    if bar is not None: bar.update(len(frames))
-                    if on_frames is not None: on_frames(done, plan.n_frames)   # an exception here removes the unfinished file
-                if preview is not None:
-                    with atomic_path(preview, overwrite=overwrite) as tmp: strip.figure(Path(preview).name).savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        finally:
-            if bar is not None: bar.close()
-        return path
+@patch
+def generate(self: SoundToVideo,
+             sound,                                # a sound or video file, or a waveform (then pass `sr`)
+             options: GenerateOptions | None = None,  # seed, w0, psi, beta, groups, sound mode (default: the model's)
+             fps: float | None = None,             # frame rate (default: the model's)
+             start: float = 0.0,                   # where in the sound the video starts (s)
+             seconds: float | None = None,         # how much of it (default: to the end)
+             batch_size: int = 16,                 # frames per E_a / synthesis call
+             chunk_frames: int | None = None,      # frames per chunk, rounded up to whole batches (default: all; 64 when streaming)
+             stream: bool = False,                 # return an iterator of chunks instead of one array
+             sr: int | None = None,                # sample rate of a waveform `sound`
+             timings: dict | None = None,          # filled with seconds per part (audio, latents, synthesis)
+            ):
+    "Frames (T, H, W, 3) uint8 for a sound, or an iterator of (t, H, W, 3) chunks with `stream=True`."
+    options, plan = _options(options), self.plan(sound, fps, start, seconds, sr)
+    it = self.iter_frames(plan, options, batch_size, chunk_frames or (64 if stream else plan.n_frames), timings)
+    return it if stream else np.concatenate(list(it))
 
 # %% ../../nbs/50_apps.pipeline.ipynb #eaa3842c
 def _mix(a: np.ndarray, channels: int) -> np.ndarray:
@@ -379,3 +310,71 @@ class _Preview:
         fig = filmstrip({"frames": x}, mel, self.cfg.replace(hop_length=self.cfg.hop_length * self.pool))
         fig.axes[0].set_title(f"{title + ': ' if title else ''}frames at {times} s")
         return fig
+
+# %% ../../nbs/50_apps.pipeline.ipynb #f6b16848
+class AudioTrack:
+    "The sound of a plan's span for a video, handed out frame by frame (at its own rate if 8-96 kHz, else `fallback_sr`)."
+    def __init__(self, plan: SoundPlan, fallback_sr: int):
+        src, self.fps = plan.stream, plan.fps
+        self.sr = src.sample_rate if 8000 <= src.sample_rate <= 96000 else fallback_sr
+        native = self.sr == src.sample_rate
+        self.channels = 2 if src.channels == 2 and native else 1
+        self.blocks = src.blocks() if native else (b[None].numpy() for b in src.mono_blocks(self.sr))
+        self.pending, self.given = np.zeros((src.channels if native else 1, 0), np.float32), 0
+
+    def up_to(self, n_frames: int) -> np.ndarray:
+        "The samples (channels, n) after the last call, up to the end of frame `n_frames` (fewer where the sound ends)."
+        want = int(round(n_frames / self.fps * self.sr)) - self.given
+        while self.pending.shape[1] < want:
+            b = next(self.blocks, None)
+            if b is None: break
+            self.pending = np.concatenate([self.pending, np.asarray(b, np.float32)], 1)
+        n = max(0, min(want, self.pending.shape[1]))
+        out, self.pending, self.given = _mix(self.pending[:, :n], self.channels), self.pending[:, n:], self.given + n
+        return out
+
+@patch
+def save(self: SoundToVideo,
+         path: str | Path,                    # output .mp4
+         sound,                               # a sound or video file, or a waveform (then pass `sr`)
+         options: GenerateOptions | None = None,  # seed, w0, psi, beta, groups, sound mode (default: the model's)
+         overwrite: bool = False,             # replace an existing file
+         preview: str | Path | None = None,   # also write a filmstrip under the spectrogram to this .png
+         progress: bool = False,              # show a progress bar (frames/s)
+         on_frames=None,                      # called (done, total) with 0 first, then after each chunk is written; may raise to stop
+         chunk_frames: int = 64,              # frames rendered and written at a time
+         batch_size: int = 16,                # frames per E_a / synthesis call
+         timings: dict | None = None,         # filled with seconds per part (audio, latents, synthesis, encoding)
+         fps: float | None = None, start: float = 0.0, seconds: float | None = None, sr: int | None = None,
+        ) -> Path:
+    "Write the video (h264) with the sound of its span (AAC) to an mp4, streaming: memory stays bounded for any length."
+    path, options = Path(path), _options(options)
+    for p in (path, preview):
+        if p is not None and Path(p).exists() and not overwrite:
+            raise UserError(f"{p} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    plan = self.plan(sound, fps, start, seconds, sr)
+    timings, audio = ({} if timings is None else timings), AudioTrack(plan, self.mel_cfg.sample_rate)
+    strip = _Preview(plan, self.mel_cfg) if preview is not None else None
+    frames = self.iter_frames(plan, options, batch_size, chunk_frames, timings, on_mel=strip.add_mel if strip else None)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=plan.n_frames, unit="frame", desc=path.name, leave=False)
+    try:
+        if on_frames is not None: on_frames(0, plan.n_frames)
+        with VideoWriter(path, plan.fps, audio.sr, channels=audio.channels, overwrite=overwrite) as writer:
+            done = 0
+            for chunk in frames:
+                t = time.perf_counter()
+                if strip: strip.add_frames(done, chunk)
+                writer.write_frames(chunk)
+                done += len(chunk)
+                if (a := audio.up_to(done)).shape[1]: writer.write_audio(a)
+                timings["encoding"] = timings.get("encoding", 0.0) + time.perf_counter() - t
+                if bar is not None: bar.update(len(chunk))
+                if on_frames is not None: on_frames(done, plan.n_frames)   # an exception here removes the unfinished file
+            if preview is not None:
+                with atomic_path(preview, overwrite=overwrite) as tmp: strip.figure(Path(preview).name).savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        if bar is not None: bar.close()
+    return path

@@ -4,15 +4,16 @@
 
 # %% ../../nbs/53_apps.widgets.ipynb #65559e44
 from __future__ import annotations
-import io, math, shutil, tempfile, threading, time
+import io, tempfile, threading, time
 from pathlib import Path
 
 import numpy as np
-import torch
 import ipywidgets as W
 
 from ..core import UserError
-from .pipeline import GROUPS, SoundToVideo
+from .pipeline import SoundToVideo
+from ..model.editing import GROUPS
+from ..model.generation import GenerateOptions
 from ..model.bundle import pretrained_dir
 from .editing import ImageEditor, still_video
 
@@ -168,11 +169,10 @@ class GenerateApp:
         try:
             out, png = self.folder / "generated.mp4", self.folder / "generated.png"
             t, timings = time.perf_counter(), {}
+            options = GenerateOptions(int(self.seed.value), self.w0.value, float(self.psi.value), float(self.beta.value), _groups(self.groups))
             with _RENDER:
-                self.pipe.save(out, self.sound.path, overwrite=True, preview=png, chunk_frames=16, timings=timings,
-                               on_frames=self._on_frames, fps=float(self.fps.value), seconds=float(self.seconds.value),
-                               seed=int(self.seed.value), w0=self.w0.value, psi=float(self.psi.value), beta=float(self.beta.value),
-                               groups=_groups(self.groups))
+                self.pipe.save(out, self.sound.path, options, overwrite=True, preview=png, chunk_frames=16, timings=timings,
+                               on_frames=self._on_frames, fps=float(self.fps.value), seconds=float(self.seconds.value))
             self.video.value, self.preview.value = out.read_bytes(), png.read_bytes()
             self.runs += 1
             self.last = {"path": out, "preview": png, "seconds": time.perf_counter() - t, "timings": timings}

@@ -12,26 +12,17 @@ from pathlib import Path
 
 from sound_video_gen.cli.common import PSI, SEED, ArgParser, check_data_dir, check_out, ranged
 from sound_video_gen.core import UserError, atomic_write_text, check_regular_file, get_config, list_configs
+from sound_video_gen.model.bundle import model_files
+from sound_video_gen.model.generation import GenerateOptions
 
 BETA = ranged(float, 0, 10)
 MAX_ALPHAS = 64   # `bench edit` renders every scene once per α
 MODEL_HELP = "a bundle folder, a shipped bundle's name (e.g. demo), or an ssvg.safetensors file"
 
 
-def resolve_model(spec: str) -> tuple[Path, Path | None, Path | None]:
-    "`--model` -> (the ssvg.safetensors file, the bundle's generator file or None, the bundle folder or None)."
-    p = Path(spec).expanduser()
-    if p.is_file() or p.suffix == ".safetensors":
-        return check_regular_file(p, "model file"), None, None
-    from sound_video_gen.model.bundle import bundle_paths, find_bundle, verify_bundle
-    folder = find_bundle(spec)
-    paths = bundle_paths(folder, verify_bundle(folder))
-    return paths["ssvg"], paths["generator"], folder
-
-
-def _generator(a, bundle_g: Path | None) -> str | None:
-    "--generator, else the bundle's generator."
-    return a.generator or (str(bundle_g) if bundle_g else None)
+def _generator(a, files) -> str | None:
+    "--generator, else the bundle's generator (`files`: `model_files` of --model, or None)."
+    return a.generator or (str(files.generator) if files is not None and files.generator else None)
 
 
 def _provenance(argv_name: str, argv: list[str]) -> dict:
@@ -108,13 +99,13 @@ def _run(argv):
     if a.method != "ssvg" and not METHODS[a.method].uses_generator and (a.generator or a.model):
         raise UserError(f"--method {a.method} renders no latents, so it would ignore --{'generator' if a.generator else 'model'}; drop it.")
     _check_length(a.data, a.split, a.frames, a.segments)
-    model, bundle_g, _ = resolve_model(a.model) if a.model else (None, None, None)
-    if a.model and a.method != "ssvg" and bundle_g is None:
+    files = model_files(a.model) if a.model else None
+    if a.model and a.method != "ssvg" and files.generator is None:
         raise UserError("--model with another method than ssvg must be a bundle (its generator is used); an ssvg file serves --method ssvg only.")
-    generator = _generator(a, bundle_g)
+    generator = _generator(a, files)
     if METHODS[a.method].uses_generator and generator is None:
         raise UserError(f"--method {a.method} needs a generator: pass --generator, or a bundle as --model.")
-    method = SSVGMethod(model, beta=a.beta, sound=a.sound) if a.method == "ssvg" else a.method
+    method = SSVGMethod(str(files.ssvg), GenerateOptions(beta=a.beta, sound=a.sound)) if a.method == "ssvg" else a.method
     generator = generator if METHODS[a.method].uses_generator else None
     rec = benchmark(method, a.split, a.data, a.classifier, generator, a.seed, a.max_clips, a.log, n_frames=a.frames,
                     segments=a.segments, label=a.label, progress=True)
@@ -154,11 +145,11 @@ def _model_args(p, data_help: str, generator_help: str) -> None:
 
 
 def _model_and_generator(a):
-    "(ssvg file, generator, bundle folder or None) for --model and --generator."
-    model, bundle_g, folder = resolve_model(a.model)
-    generator = _generator(a, bundle_g)
+    "(`model_files` of --model, the generator file) for --model and --generator."
+    files = model_files(a.model)
+    generator = _generator(a, files)
     if generator is None: raise UserError("--model is an ssvg file, not a bundle; pass --generator too.")
-    return model, generator, folder
+    return files, generator
 
 
 def _write_json(out, res: dict, overwrite: bool) -> None:
@@ -198,15 +189,13 @@ def _table2(argv):
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     a = p.parse_args(argv)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    model, generator, folder = _model_and_generator(a)
+    files, generator = _model_and_generator(a)
+    folder = files.folder
     also = _named_files(a.also, "--also", "NAME=CLASSIFIER", "classifier")
     compare = _named_files(a.compare, "--compare", "LABEL=FILE", "model")
-    enc = a.image_encoder
-    if enc is None and folder is not None:
-        from sound_video_gen.model.bundle import bundle_paths
-        enc = bundle_paths(folder).get("image_encoder")
+    enc = a.image_encoder if a.image_encoder is not None else files.image_encoder
     if enc is not None and enc != "none": enc = check_regular_file(enc, "--image-encoder")
-    res = table2(a.data, a.classifier, model, generator, a.split, a.seed, a.max_clips, a.beta,
+    res = table2(a.data, a.classifier, files.ssvg, generator, a.split, a.seed, a.max_clips, a.beta,
                  image_encoder=None if enc in (None, "none") else enc, compare=compare, also=also, progress=True)
     res = {**_provenance("table2", argv), "bundle": str(folder) if folder else None, **res}
     _write_json(out, res, a.overwrite)
@@ -238,7 +227,8 @@ def _edit(argv):
     a = p.parse_args(argv)
     if len(a.alpha) > MAX_ALPHAS: raise UserError(f"--alpha takes at most {MAX_ALPHAS} values (one table row each), got {len(a.alpha)}.")
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    model_file, generator, folder = _model_and_generator(a)
+    files, generator = _model_and_generator(a)
+    model_file, folder = files.ssvg, files.folder
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     wins = windows_by_class(load_split(a.data, a.split, progress=True))
@@ -280,11 +270,9 @@ def _edit_video(argv):
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
-    model_file, generator, folder = _model_and_generator(a)
-    enc_file = a.image_encoder
-    if enc_file is None and folder is not None:
-        from sound_video_gen.model.bundle import bundle_paths
-        enc_file = bundle_paths(folder).get("image_encoder")
+    files, generator = _model_and_generator(a)
+    model_file, folder = files.ssvg, files.folder
+    enc_file = a.image_encoder or files.image_encoder
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     enc = load_image_encoder(enc_file) if enc_file else None
@@ -326,15 +314,14 @@ def _invert(argv):
     if a.threads: torch.set_num_threads(a.threads)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     check_data_dir(a.data)
-    from sound_video_gen.model.bundle import bundle_paths, find_bundle, verify_bundle
-    folder = find_bundle(a.model)
-    card = verify_bundle(folder)
-    files, paths = card["files"], bundle_paths(folder, card)
-    enc_file = a.image_encoder or paths.get("image_encoder")
+    bundle = model_files(a.model)
+    if bundle.folder is None: raise UserError("--model must be a bundle (its generator and image encoder are used), not a model file.")
+    folder = bundle.folder
+    enc_file = a.image_encoder or bundle.image_encoder
     needs_encoder = any(m != "projector" for m in a.methods)
     if enc_file is None and needs_encoder:
         raise UserError(f"the bundle {folder.name} has no image encoder; pass --image-encoder or --methods projector.")
-    G = load_generator(paths["generator"]).eval().requires_grad_(False)
+    G = load_generator(bundle.generator).eval().requires_grad_(False)
     enc = load_image_encoder(check_regular_file(enc_file, "image encoder")) if enc_file else None
     images = load_images(a.data, G.img_resolution, frames_per_clip=2, split=a.split)
     if len(images) < a.images: raise UserError(f"the {a.split} split has {len(images)} frames; ask for --images {len(images)} or fewer.")
@@ -356,7 +343,7 @@ def _invert(argv):
            "render": "latents rendered with the generator's fixed noise (noise_mode='const')",
            "image_encoder": {"file": _rel(enc_file), "sha256": file_sha256(enc_file), "training_steps": enc_meta.get("step"),
                              "losses": enc_meta.get("losses")} if enc_file else None,
-           "generator": {"file": _rel(paths["generator"]), "sha256": files["generator"].get("sha256")},
+           "generator": {"file": _rel(bundle.generator), "sha256": file_sha256(bundle.generator)},
            "metrics": described, "methods": methods,
            "timing": f"seconds_per_image with {torch.get_num_threads()} torch thread(s) on {_cpu_name()}",
            "package_version": _version()}

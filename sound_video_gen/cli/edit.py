@@ -1,8 +1,6 @@
 """`sound-video-gen edit-image` and `edit-video`: edit a picture (or a random scene) or a video with a sound,
 ŵ = w + α·E_a(x), with a model bundle (`apps.editing`)."""
 from __future__ import annotations
-import math
-import warnings
 from pathlib import Path
 
 from sound_video_gen.cli.common import PSI, SEED, THREADS, ArgParser, check_out, ranged

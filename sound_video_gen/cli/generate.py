@@ -1,9 +1,8 @@
 "`sound-video-gen generate` (a sound, a video's sound, or a folder of them → mp4) and `sound-video-gen bundle`."
 from __future__ import annotations
-import json
 from pathlib import Path
 
-from sound_video_gen.cli.common import FPS, PSI, SECONDS, SEED, ArgParser, check_out, ranged
+from sound_video_gen.cli.common import FPS, SECONDS, ArgParser, check_out, ranged
 from sound_video_gen.core import UserError, check_regular_file, make_dir, read_json
 
 MEDIA_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".m4a", ".aac",
@@ -44,31 +43,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=FPS, help="frame rate (default: the model's)")
     p.add_argument("--start", type=ranged(float, 0, 10**6), default=0.0, help="start this many seconds into the sound")
     p.add_argument("--seconds", type=SECONDS, help="use this many seconds of sound (default: to the end)")
-    p.add_argument("--seed", type=SEED, default=0, help="seed of the random first latent and of the rollout noise")
+    p.add_argument("--seed", type=int, default=0, help="seed of the rollout noise and (through its own stream) of a random first latent")
     p.add_argument("--w0", choices=["sound", "w_avg", "random"], default="sound", help="first latent (the anchored path's base): from the sound (default), the average, or random (with --psi)")
-    p.add_argument("--psi", type=PSI, help="truncation of a random first latent (default: the model's)")
-    p.add_argument("--beta", type=ranged(float, 0, 10), help="step size of the rollout (default: the model's; the released generator used 0.4)")
+    p.add_argument("--psi", type=float, help="truncation of a random first latent, in [-2, 2] (default: the model's)")
+    p.add_argument("--beta", type=float, help="step size of the rollout, in [0, 10] (default: the model's; the released generator used 0.4)")
     p.add_argument("--groups", default="all", help="layer groups that move: all, or a comma list of coarse,mid,fine")
+    p.add_argument("--sound", choices=["all", "first", "none"], help="what the model hears: every window, only the first, or none (default: the model's)")
     p.add_argument("--batch-size", type=ranged(int, 1, 4096), default=16, help="frames per network call")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--preview", action="store_true", help="also write OUT.png: a filmstrip under the spectrogram")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    from sound_video_gen.model.generation import GenerateOptions
+    groups = None if a.groups == "all" else [g.strip() for g in a.groups.split(",") if g.strip()]
+    options = GenerateOptions(a.seed, a.w0, a.psi, a.beta, groups, a.sound)   # every knob checked here, once, before anything loads
     src = Path(a.src)
     files = _inputs(src)
     outs = _outputs(files, src, a.out, a.overwrite)
     if a.preview:
         for o in outs: check_out(o.with_suffix(".png"), a.overwrite, (".png",))
-    groups = None if a.groups == "all" else [g.strip() for g in a.groups.split(",") if g.strip()]
     from sound_video_gen.apps.pipeline import SoundToVideo
     s2v = SoundToVideo.from_pretrained(a.model, device=a.device)
     if src.is_dir(): make_dir(outs[0].parent, "output folder")
     for f, o in zip(files, outs):
         timings: dict = {}
-        s2v.save(o, f, overwrite=a.overwrite, preview=o.with_suffix(".png") if a.preview else None, progress=not a.quiet,
-                 timings=timings, fps=a.fps, start=a.start, seconds=a.seconds, seed=a.seed, w0=a.w0, psi=a.psi,
-                 beta=a.beta, groups=groups, batch_size=a.batch_size)
+        s2v.save(o, f, options, overwrite=a.overwrite, preview=o.with_suffix(".png") if a.preview else None, progress=not a.quiet,
+                 batch_size=a.batch_size, timings=timings, fps=a.fps, start=a.start, seconds=a.seconds)
         total = sum(timings.values())
         print(f"wrote {o} ({', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}; {total:.1f} s)")
     return 0

@@ -11,7 +11,9 @@ import torch
 
 from ..core import UserError
 from ..generators.factory import check_generator
-from ..model.ssvg import SSVG, check_generator as fits_generator, load_ssvg
+from ..model.bundle import model_files
+from ..model.generation import GenerateOptions, stream_latents
+from ..model.ssvg import SSVG, load_ssvg, render as render_latents
 
 # %% auto #0
 __all__ = ['METHODS', 'check_windows', 'Method', 'LinearInterpolation', 'AudioReactiveWalk', 'RealClips', 'ShuffledFrames',
@@ -38,7 +40,7 @@ class Method:
     @torch.no_grad()
     def render(self, ws: torch.Tensor, G) -> torch.Tensor:
         "Frames for latents `ws` (T, num_ws, w_dim), rendered with constant noise."
-        return torch.cat([G.synthesis(ws[i:i + self.batch], noise_mode="const") for i in range(0, len(ws), self.batch)]).clamp(-1, 1)
+        return render_latents(G, ws, self.batch).clamp(-1, 1)
 
     @torch.no_grad()
     def __call__(self, windows, G=None, seed: int = 0, clip: dict | None = None) -> torch.Tensor:
@@ -159,33 +161,25 @@ def get_method(name: str, **kwargs) -> Method:
 class SSVGMethod(Method):
     "The sound-guided video model behind the benchmark's method interface."
     name = "ssvg"
-    def __init__(self, model: SSVG | str | Path,   # the model, or its ssvg.safetensors file
-                 beta: float | None = None,          # rollout step size (default: the model's config)
-                 sound: str | None = None,           # 'all', 'first' or 'none' (default: the model's config)
-                 w0: str = "sound"):                 # 'sound' (the paper's path: w_avg + E_a(x_1)), 'w_avg' or 'random' (seeded)
-        self.path = self.sha256 = None
+    def __init__(self, model: SSVG | str | Path,              # the model, its ssvg.safetensors, or a bundle (folder or shipped name)
+                 options: GenerateOptions | None = None):     # the knobs; `sound` and `beta` are the ablations (default: the model's)
+        self.path = self.sha256 = self.files = None
         if isinstance(model, (str, Path)):
             from sound_video_gen.core import file_sha256
-            self.path, self.sha256 = str(model), file_sha256(model)
-            model = load_ssvg(model)
-        self.model = model.eval()
-        self.beta = self.model.cfg.beta if beta is None else beta
-        self.sound = sound or self.model.cfg.sound
-        if w0 not in ("sound", "w_avg", "random"): raise UserError(f"w0 must be 'sound', 'w_avg' or 'random', got {w0!r}.")
-        self.w0 = w0
-        if self.sound not in ("all", "first", "none"): raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
-        if isinstance(self.beta, bool) or not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and 0 <= self.beta <= 10):
-            raise UserError(f"beta must be a number in [0, 10], got {self.beta!r}.")
+            self.files = model_files(model)
+            self.path, self.sha256 = str(self.files.ssvg), file_sha256(self.files.ssvg)
+            model = load_ssvg(self.files.ssvg)
+        if options is not None and not isinstance(options, GenerateOptions):
+            raise UserError(f"options must be a GenerateOptions, got {type(options).__name__}.")
+        self.model, self.options = model.eval(), options or GenerateOptions()
+        self.beta = self.model.cfg.beta if self.options.beta is None else self.options.beta
+        self.sound = self.options.sound or self.model.cfg.sound
+        self.w0 = self.options.w0 if isinstance(self.options.w0, str) else "given"
 
     def latents(self, windows, G, seed):
-        fits_generator(self.model, G)
-        gen = torch.Generator().manual_seed(int(seed))
-        from sound_video_gen.model.recurrent import initial_latent
-        w0 = initial_latent(G, 1, "w_avg" if self.w0 == "sound" else self.w0, self.model.cfg.psi, int(seed))
-        dev = w0.device
-        with torch.no_grad():
-            return self.model.to(dev).latents(windows[None].to(dev), w0, beta=self.beta, sound=self.sound, generator=gen,
-                                              sound_start=self.w0 == "sound")[0]
+        "The trajectory of `generate` for these windows: `stream_latents` in one chunk, seeded by the segment's seed."
+        self.model.to(next(G.parameters()).device)
+        return torch.cat(list(stream_latents(self.model, G, self.options.replace(seed=int(seed)), [windows])))
 
     def info(self) -> dict:
         "Name, beta, sound, the model file and its sha256 (None for a module passed in), and the model's config."

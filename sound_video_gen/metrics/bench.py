@@ -425,6 +425,7 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
     "Score `TABLE2_ROWS` with `benchmark` on one split and one generator; the records and the run's provenance."
     import sound_video_gen
     from sound_video_gen.metrics.baselines import SSVGMethod, get_method
+    from sound_video_gen.model.generation import GenerateOptions
     from sound_video_gen.core import file_sha256
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
     from sound_video_gen.metrics.baselines import InvertedClips
@@ -442,9 +443,9 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
         if name == "inverted-real":
             if image_encoder is not None: run(InvertedClips(image_encoder), label)
             continue
-        run(SSVGMethod(model, beta=beta, **kw) if name == "ssvg" else get_method(name), label)
+        run(SSVGMethod(model, GenerateOptions(beta=beta, sound=kw["sound"])) if name == "ssvg" else get_method(name), label)
         if name == "ssvg" and kw["sound"] == "all":
-            for lab, other in (compare or {}).items(): run(SSVGMethod(other, beta=beta), lab)
+            for lab, other in (compare or {}).items(): run(SSVGMethod(other, GenerateOptions(beta=beta)), lab)
     path_info = lambda x: ({"file": str(x), "sha256": file_sha256(x) if Path(x).is_file() else None} if isinstance(x, (str, Path))
                            else {"file": None, "sha256": None, "class": type(x).__name__})
     return {"benchmark": "synthscapes-bench/1", "table": "table2", "split": split, "ref_split": other_split(split),

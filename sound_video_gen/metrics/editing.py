@@ -13,7 +13,8 @@ from ..core import UserError
 from ..generators.factory import check_generator
 from .bench import check_mel, sync_score
 from .distances import to_uint8
-from ..model.editing import GROUPS, MODES, edited_latents, group_names, smooth_latents, video_edit_latents
+from ..model.editing import edited_latents, group_names, smooth_latents, video_edit_latents
+from ..model.ssvg import render
 
 # %% auto #0
 __all__ = ['frame_probs', 'thumbnails', 'layout_kept', 'windows_by_class', 'edit_success', 'edit_table', 'frame_change',
@@ -48,7 +49,7 @@ def windows_by_class(data: dict,                    # `bench.load_split(...)` ou
 @torch.no_grad()
 def _render(G, ws: torch.Tensor, batch: int) -> torch.Tensor:
     "uint8 frames (N, 3, H, W) on the CPU for latents (N, num_ws, w_dim), constant noise, `batch` per synthesis call."
-    return torch.cat([to_uint8(G.synthesis(ws[i:i + batch], noise_mode="const").clamp(-1, 1).cpu()) for i in range(0, len(ws), batch)])
+    return to_uint8(render(G, ws, batch).clamp(-1, 1).cpu())   # the metrics' quantisation (x·127.5 + 128), as the benchmark's
 
 @torch.no_grad()
 def edit_success(model,                          # an SSVG model (its E_a, `model.encoder`, gives the offsets)

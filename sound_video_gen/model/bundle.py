@@ -5,11 +5,12 @@
 # %% ../../nbs/16_model.bundle.ipynb #9052561f
 from __future__ import annotations
 import json, os, re, shutil, tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..core import (UserError, _umask, atomic_write_text, config_from_dict, file_sha256, get_config, load_checkpoint,
+from ..core import (UserError, _umask, atomic_write_text, check_regular_file, config_from_dict, file_sha256, get_config, load_checkpoint,
                                   read_checkpoint_meta, read_json, save_checkpoint)
 from ..audio import MelConfig
 from ..generators.factory import create_generator, load_generator, save_generator
@@ -20,7 +21,7 @@ from .ssvg import SSVGConfig, save_ssvg
 
 # %% auto #0
 __all__ = ['BUNDLE_FORMAT', 'BUNDLE_CARD', 'CARD_MAX_BYTES', 'ROLES', 'RUN_FILES', 'check_card', 'make_bundle', 'add_to_bundle',
-           'read_card', 'bundle_paths', 'verify_bundle', 'pretrained_dir', 'find_bundle']
+           'read_card', 'bundle_paths', 'verify_bundle', 'pretrained_dir', 'find_bundle', 'ModelFiles', 'model_files']
 
 # %% ../../nbs/16_model.bundle.ipynb #7d9b5046
 BUNDLE_FORMAT = "sound_video_gen.bundle/1"
@@ -336,3 +337,20 @@ def find_bundle(name_or_path: str | Path) -> Path:
                                 "HF_HUB_OFFLINE=1 is set and it is not in the local cache.") from None
             raise UserError(f"could not download bundle {s!r} from the Hugging Face Hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}).") from None
     raise UserError(f"{s!r} is neither a bundle folder, nor a bundle name, nor a Hugging Face repo id (owner/name).")
+
+# %% ../../nbs/16_model.bundle.ipynb #8fb59eac
+@dataclass(frozen=True)
+class ModelFiles:
+    "The files a model spec names: the SSVG model, and for a bundle its generator, image encoder and folder."
+    ssvg: Path
+    generator: Path | None = None
+    image_encoder: Path | None = None
+    folder: Path | None = None
+
+def model_files(spec: str | Path) -> ModelFiles:
+    "An ssvg.safetensors file, or a bundle (folder, shipped name, Hugging Face repo id) verified and resolved to its files."
+    p = Path(spec).expanduser()
+    if p.is_file() or p.suffix == ".safetensors": return ModelFiles(check_regular_file(p, "model file"))
+    folder = find_bundle(spec)
+    paths = bundle_paths(folder, verify_bundle(folder))
+    return ModelFiles(paths["ssvg"], paths["generator"], paths.get("image_encoder"), folder)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -149,13 +150,25 @@ def check_generator(model: SSVG, G) -> None:
     if (G.num_ws, G.w_dim) != (model.cfg.num_ws, model.cfg.w_dim):
         raise UserError(f"the generator's W+ is {G.num_ws} x {G.w_dim} but the model expects {model.cfg.num_ws} x {model.cfg.w_dim}.")
 
-def render(G, ws: torch.Tensor, chunk: int = 16, noise_mode: str = "const") -> torch.Tensor:
-    "Frames (B, T, C, H, W) in about [-1, 1] for latents (B, T, num_ws, w_dim), `chunk` frames per synthesis call."
-    B, T = ws.shape[:2]
-    flat = ws.flatten(0, 1)
-    out = [G.synthesis(flat[i:i + chunk], noise_mode=noise_mode) for i in range(0, flat.shape[0], chunk)]
+def render(G,                          # a generator with the NVlabs interface
+           ws: torch.Tensor,           # latents (..., num_ws, w_dim): one frame each
+           chunk: int = 16,            # frames per synthesis call
+           noise_mode: str = "const",
+           uint8: bool = False,        # frames as uint8 (..., H, W, 3) numpy on the CPU, rounded as `to_uint8_frames`
+          ):
+    """Frames for latents, `chunk` at a time on G's device: float (..., C, H, W) in about [-1, 1] (gradients flow), or
+    with `uint8` (..., H, W, 3) uint8. Every path that draws latents (generate, editing, the benchmark) renders here."""
+    if not (isinstance(chunk, int) and chunk >= 1): raise UserError(f"chunk must be an integer >= 1, got {chunk!r}.")
+    lead, flat = ws.shape[:-2], ws.reshape(-1, *ws.shape[-2:])
+    param = next(G.parameters(), None) if isinstance(G, nn.Module) else None
+    dev, out = (ws.device if param is None else param.device), []
+    for i in range(0, flat.shape[0], chunk):
+        x = G.synthesis(flat[i:i + chunk].to(dev), noise_mode=noise_mode)
+        if uint8: x = ((x.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+        out.append(x)
     x = torch.cat(out)
-    return x.view(B, T, *x.shape[1:])
+    x = x.reshape(*lead, *x.shape[1:])
+    return np.ascontiguousarray(x.numpy()) if uint8 else x
 
 # %% ../../nbs/14_model.ssvg.ipynb #a7e75d56
 def save_ssvg(path: str | Path, model: SSVG, meta: dict | None = None, overwrite: bool = True) -> Path:
