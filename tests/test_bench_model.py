@@ -6,7 +6,7 @@ import pytest
 
 from sound_video_gen.cli import dispatch
 from sound_video_gen.core import run_cli
-from sound_video_gen.core import file_sha256
+from sound_video_gen.core import UserError, file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +121,16 @@ def test_run_scores_whole_clips_and_refuses_segments_longer_than_a_clip(setup, c
     assert whole["results"]["num_fake"] * 4 == split["results"]["num_fake"]
     assert whole["results"]["fvd_metric"].endswith("_64f") and split["results"]["fvd_metric"].endswith("_16f")
     _one_sentence(*_cli(capsys, *base, "--frames", 64, "--segments", 2)[::2], "longer than the shortest test clip")
+
+
+def test_the_python_api_takes_a_bundle(setup):
+    "benchmark and SSVGMethod take the bundle itself: its ssvg file is recorded and its generator renders."
+    from sound_video_gen.metrics.baselines import SSVGMethod
+    from sound_video_gen.metrics.bench import benchmark
+    from sound_video_gen.model.generation import GenerateOptions
+    b = setup["bundle"]
+    rec = benchmark(SSVGMethod(str(b), GenerateOptions(sound="first")), "test", setup["data"], setup["clf"], max_clips=4)
+    assert rec["generator"] == str(b / "generator.safetensors") and rec["model"]["file"] == str(b / "ssvg.safetensors")
+    assert rec["model"]["sound"] == "first" and rec["results"]["num_fake"] == 4
+    with pytest.raises(UserError, match="needs a generator"):
+        benchmark(SSVGMethod(str(b / "ssvg.safetensors")), "test", setup["data"], setup["clf"], max_clips=4)

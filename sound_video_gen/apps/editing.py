@@ -119,7 +119,7 @@ def sound_offset(pipe,                  # a `SoundToVideo`
     win = ws.take(0, k + 1)[-1:]
     return pipe.model.encoder(win.to(pipe.device)), win, k / plan.fps
 
-# %% ../../nbs/51_apps.editing.ipynb #3014fdc5
+# %% ../../nbs/51_apps.editing.ipynb #0be24efb
 @dataclass
 class ImageEdit:
     "An edited image: the frames before (w) and after (ŵ = w + α·Δw on `groups`), the latents and the sound's offset."
@@ -137,6 +137,7 @@ class ImageEdit:
         "[input |] before | after as one (H, k·W, 3) uint8 image."
         return np.concatenate(([self.image] if self.image is not None else []) + [self.before, self.after], 1)
 
+# %% ../../nbs/51_apps.editing.ipynb #d08a4544
 @torch.no_grad()
 def _render1(pipe, w: torch.Tensor) -> np.ndarray:
     return render(pipe.G, w, uint8=True)[0]
@@ -180,6 +181,7 @@ class ImageEditor:
         w_hat = self.latents(alpha, groups)
         return ImageEdit(self.before, _render1(self.pipe, w_hat), self.w, w_hat, self.dw, float(alpha), group_names(groups), self.time, self.image)
 
+# %% ../../nbs/51_apps.editing.ipynb #fe1f3a9d
 def edit_image(pipe, sound, image=None, latent=None, seed: int | None = None, alpha: float = 1.0, groups=GROUPS,
                start: float = 0.0, invert="auto", psi: float = 0.7, steps: int | None = None, sr: int | None = None) -> ImageEdit:
     "Edit one scene (an image, a latent or a seed) with a sound's window at `start`: ŵ = w + α·E_a(x) on `groups`."
@@ -218,7 +220,7 @@ def still_video(editor: ImageEditor,     # a scene and a sound, inverted and enc
     audio, sr = span_audio(plan, plan.n_frames, pipe.mel_cfg.sample_rate)
     return write_video(out, np.concatenate(frames), plan.fps, audio, sr, overwrite=True)
 
-# %% ../../nbs/51_apps.editing.ipynb #7cc1ba9c
+# %% ../../nbs/51_apps.editing.ipynb #b41f295f
 def read_video(path: str | Path,             # a video file
                size: int,                     # output side (center-crop to a square, then resize)
                max_frames: int | None = None, # keep only the first frames
@@ -244,6 +246,7 @@ def read_video(path: str | Path,             # a video file
     if len(out) < 2: raise UserError(f"{Path(path).name} has {len(out)} frame; a video edit needs at least 2.")
     return np.stack(out), float(info["fps"])
 
+# %% ../../nbs/51_apps.editing.ipynb #2159a53a
 @dataclass
 class VideoEdit:
     "An edited video: input frames, output frames, the latents, and the mp4 written (if any)."
@@ -255,6 +258,7 @@ class VideoEdit:
     path: Path | None = None
     reconstruction: np.ndarray | None = None   # (T, H, W, 3) uint8: ws rendered unedited, if asked for
 
+# %% ../../nbs/51_apps.editing.ipynb #81ea0b56
 def edit_video(pipe,                        # a `SoundToVideo`
                video,                       # the input video file
                sound,                       # the new sound: a sound or video file, or a waveform (then pass `sr`)

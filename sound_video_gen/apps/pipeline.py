@@ -139,7 +139,7 @@ class SoundToVideo:
         "The frame rate the model was trained at (the default)."
         return float(self.card.get("fps", self.model.cfg.fps))
 
-# %% ../../nbs/50_apps.pipeline.ipynb #42a1a384
+# %% ../../nbs/50_apps.pipeline.ipynb #66a500a0
 @patch(cls_method=True)
 def from_pretrained(cls: SoundToVideo,
                     name_or_path: str | Path,            # a bundle folder, a shipped bundle's name, or a Hugging Face repo id
@@ -168,6 +168,7 @@ def save_pretrained(self: SoundToVideo,
     return make_bundle(folder, G, self.model, parts["audio_encoder"], parts["clip"], parts["image_encoder"],
                        overwrite=overwrite, **card)
 
+# %% ../../nbs/50_apps.pipeline.ipynb #5f63abfb
 @patch
 def _extra(self: SoundToVideo, role: str):
     if role not in self._extras:
@@ -311,7 +312,7 @@ class _Preview:
         fig.axes[0].set_title(f"{title + ': ' if title else ''}frames at {times} s")
         return fig
 
-# %% ../../nbs/50_apps.pipeline.ipynb #f6b16848
+# %% ../../nbs/50_apps.pipeline.ipynb #25a3f7cd
 class AudioTrack:
     "The sound of a plan's span for a video, handed out frame by frame (at its own rate if 8-96 kHz, else `fallback_sr`)."
     def __init__(self, plan: SoundPlan, fallback_sr: int):
@@ -333,6 +334,7 @@ class AudioTrack:
         out, self.pending, self.given = _mix(self.pending[:, :n], self.channels), self.pending[:, n:], self.given + n
         return out
 
+# %% ../../nbs/50_apps.pipeline.ipynb #33bc3150
 @patch
 def save(self: SoundToVideo,
          path: str | Path,                    # output .mp4

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import ipywidgets as W
+from fastcore.basics import patch
 
 from ..core import UserError
 from .pipeline import SoundToVideo
@@ -126,7 +127,7 @@ def _error(status: W.HTML, e: Exception):
     import html
     status.value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
 
-# %% ../../nbs/53_apps.widgets.ipynb #c72c6b02
+# %% ../../nbs/53_apps.widgets.ipynb #8e9a04e7
 class GenerateApp:
     "Sound in, video out: pick or upload a sound, set seed, ψ, β, moving layer groups, fps and length; Generate."
     def __init__(self, pipe: SoundToVideo, sounds: dict | None = None):
@@ -162,34 +163,37 @@ class GenerateApp:
     def _on_frames(self, done, total):
         self.progress.max, self.progress.value = max(total, 1), done
 
-    def generate(self) -> Path | None:
-        "Write the video and its filmstrip with the pipeline's `save` (as `sound-video-gen generate --preview`), and show them."
-        self.button.disabled = True
-        self.status.value = "generating…"
-        try:
-            out, png = self.folder / "generated.mp4", self.folder / "generated.png"
-            t, timings = time.perf_counter(), {}
-            options = GenerateOptions(int(self.seed.value), self.w0.value, float(self.psi.value), float(self.beta.value), _groups(self.groups))
-            with _RENDER:
-                self.pipe.save(out, self.sound.path, options, overwrite=True, preview=png, chunk_frames=16, timings=timings,
-                               on_frames=self._on_frames, fps=float(self.fps.value), seconds=float(self.seconds.value))
-            self.video.value, self.preview.value = out.read_bytes(), png.read_bytes()
-            self.runs += 1
-            self.last = {"path": out, "preview": png, "seconds": time.perf_counter() - t, "timings": timings}
-            self.status.value = f"{self.progress.value} frames in {self.last['seconds']:.1f} s"
-            return out
-        except UserError as e:
-            _error(self.status, e)
-        finally:
-            self.button.disabled = False
+# %% ../../nbs/53_apps.widgets.ipynb #7a8e9cbd
+@patch
+def generate(self: GenerateApp) -> Path | None:
+    "Write the video and its filmstrip with the pipeline's `save` (as `sound-video-gen generate --preview`), and show them."
+    self.button.disabled = True
+    self.status.value = "generating…"
+    try:
+        out, png = self.folder / "generated.mp4", self.folder / "generated.png"
+        t, timings = time.perf_counter(), {}
+        options = GenerateOptions(int(self.seed.value), self.w0.value, float(self.psi.value), float(self.beta.value), _groups(self.groups))
+        with _RENDER:
+            self.pipe.save(out, self.sound.path, options, overwrite=True, preview=png, chunk_frames=16, timings=timings,
+                           on_frames=self._on_frames, fps=float(self.fps.value), seconds=float(self.seconds.value))
+        self.video.value, self.preview.value = out.read_bytes(), png.read_bytes()
+        self.runs += 1
+        self.last = {"path": out, "preview": png, "seconds": time.perf_counter() - t, "timings": timings}
+        self.status.value = f"{self.progress.value} frames in {self.last['seconds']:.1f} s"
+        return out
+    except UserError as e:
+        _error(self.status, e)
+    finally:
+        self.button.disabled = False
 
+# %% ../../nbs/53_apps.widgets.ipynb #613428c6
 def generate_app(pipe: SoundToVideo | None = None,   # a loaded pipeline (default: load `model`)
                  model: str = "demo",                 # a bundle: a folder, a shipped bundle's name, or a Hugging Face repo id
                 ) -> GenerateApp:
     "The generate app: display it in a notebook cell."
     return GenerateApp(_pipe(pipe, model))
 
-# %% ../../nbs/53_apps.widgets.ipynb #b8f55979
+# %% ../../nbs/53_apps.widgets.ipynb #fc7bae3c
 class EditApp:
     "Edit one image with a sound: ŵ = w + α·E_a(x) on the chosen layer groups; before and after side by side, then a video."
     def __init__(self, pipe: SoundToVideo, sounds: dict | None = None, wait: float = 0.25, video_seconds: float = 4.0,
@@ -227,65 +231,76 @@ class EditApp:
 
     def _repr_mimebundle_(self, **kw): return self.ui._repr_mimebundle_(**kw)
 
-    def _changed(self, change):
-        self._version += 1          # a video under way for older settings stops at its next chunk
-        self.debounce()
+# %% ../../nbs/53_apps.widgets.ipynb #7f00882f
+@patch
+def _changed(self: EditApp, change):
+    self._version += 1          # a video under way for older settings stops at its next chunk
+    self.debounce()
 
-    def _on_image(self, change):
-        self.image_path = _uploaded(self.image, self.folder)
-        self._uploads += 1
-        if self.image_path is not None: self.source.value = "upload"
+@patch
+def _on_image(self: EditApp, change):
+    self.image_path = _uploaded(self.image, self.folder)
+    self._uploads += 1
+    if self.image_path is not None: self.source.value = "upload"
 
-    def _editor(self) -> ImageEditor:
-        "The scene and the sound, inverted and encoded once per choice of sound, image or seed, ψ and window."
-        image = None
-        if self.source.value == "upload":
-            image = self.image_path
-            if image is None: raise UserError("upload an image, or draw one from a seed.")
-        key = (str(self.sound.path), self._uploads if image else None, None if image else int(self.seed.value),
-               float(self.psi.value), float(self.start.value))
-        if key != self._key:
-            self.editor = ImageEditor(self.pipe, self.sound.path, image=image, seed=None if image else int(self.seed.value),
-                                      start=float(self.start.value), psi=float(self.psi.value), steps=self.steps if image else None)
-            self._key = key
-        return self.editor
+# %% ../../nbs/53_apps.widgets.ipynb #9377d107
+@patch
+def _editor(self: EditApp) -> ImageEditor:
+    "The scene and the sound, inverted and encoded once per choice of sound, image or seed, ψ and window."
+    image = None
+    if self.source.value == "upload":
+        image = self.image_path
+        if image is None: raise UserError("upload an image, or draw one from a seed.")
+    key = (str(self.sound.path), self._uploads if image else None, None if image else int(self.seed.value),
+           float(self.psi.value), float(self.start.value))
+    if key != self._key:
+        self.editor = ImageEditor(self.pipe, self.sound.path, image=image, seed=None if image else int(self.seed.value),
+                                  start=float(self.start.value), psi=float(self.psi.value), steps=self.steps if image else None)
+        self._key = key
+    return self.editor
 
-    def preview(self):
-        "One frame: the before and after images for the current settings (`apps.editing.ImageEditor`; kept in `self.edit`)."
-        self.edit = self._editor()(float(self.alpha.value), _groups(self.groups) or GROUPS)
-        self.before.value, self.after.value = png_bytes(self.edit.before), png_bytes(self.edit.after)
-        self.frames_made += 1
-        return self.edit
+# %% ../../nbs/53_apps.widgets.ipynb #e439f970
+@patch
+def preview(self: EditApp):
+    "One frame: the before and after images for the current settings (`apps.editing.ImageEditor`; kept in `self.edit`)."
+    self.edit = self._editor()(float(self.alpha.value), _groups(self.groups) or GROUPS)
+    self.before.value, self.after.value = png_bytes(self.edit.before), png_bytes(self.edit.after)
+    self.frames_made += 1
+    return self.edit
 
-    def make_video(self, version: int | None = None) -> Path:
-        "The still scene edited frame by frame by the sound (`apps.editing.still_video`); stops early if the settings change."
-        version = self._version if version is None else version
-        def on_frames(done, total):
-            if self._version != version: raise _Cancelled()
-            self.progress.max, self.progress.value = max(total, 1), done
-        out = self.folder / "edited.mp4"
-        with _RENDER:
-            still_video(self._editor(), self.sound.path, out, float(self.alpha.value), _groups(self.groups) or GROUPS,
-                        float(self.seconds.value), on_frames)
-        self.video.value = out.read_bytes()
-        self.videos_made += 1
-        return out
+@patch
+def make_video(self: EditApp, version: int | None = None) -> Path:
+    "The still scene edited frame by frame by the sound (`apps.editing.still_video`); stops early if the settings change."
+    version = self._version if version is None else version
+    def on_frames(done, total):
+        if self._version != version: raise _Cancelled()
+        self.progress.max, self.progress.value = max(total, 1), done
+    out = self.folder / "edited.mp4"
+    with _RENDER:
+        still_video(self._editor(), self.sound.path, out, float(self.alpha.value), _groups(self.groups) or GROUPS,
+                    float(self.seconds.value), on_frames)
+    self.video.value = out.read_bytes()
+    self.videos_made += 1
+    return out
 
-    def update(self):
-        "What a settings change triggers (debounced): one frame first, then the video."
-        version = self._version
-        with self._busy:
-            if version != self._version: return          # a newer change is queued; let it do the work
-            try:
-                t = time.perf_counter()
-                self.status.value = "editing…"
-                self.preview()
-                self.status.value = f"frame in {time.perf_counter() - t:.2f} s; rendering the video…"
-                self.make_video(version)
-                self.status.value = f"frame and video in {time.perf_counter() - t:.1f} s"
-            except _Cancelled: pass
-            except UserError as e: _error(self.status, e)
+# %% ../../nbs/53_apps.widgets.ipynb #c10e2a96
+@patch
+def update(self: EditApp):
+    "What a settings change triggers (debounced): one frame first, then the video."
+    version = self._version
+    with self._busy:
+        if version != self._version: return          # a newer change is queued; let it do the work
+        try:
+            t = time.perf_counter()
+            self.status.value = "editing…"
+            self.preview()
+            self.status.value = f"frame in {time.perf_counter() - t:.2f} s; rendering the video…"
+            self.make_video(version)
+            self.status.value = f"frame and video in {time.perf_counter() - t:.1f} s"
+        except _Cancelled: pass
+        except UserError as e: _error(self.status, e)
 
+# %% ../../nbs/53_apps.widgets.ipynb #9e5e4f41
 def edit_app(pipe: SoundToVideo | None = None,   # a loaded pipeline (default: load `model`)
              model: str = "demo",                 # a bundle: a folder, a shipped bundle's name, or a Hugging Face repo id
              wait: float = 0.25,                  # debounce: seconds of quiet after a change before rendering

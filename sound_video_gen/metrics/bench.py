@@ -306,7 +306,7 @@ def benchmark(method,                          # a baselines.Method, or its name
               split: str = "test",              # the sounds that drive the method ('test' or 'val')
               root: str | Path | None = None,   # SynthScapes dataset folder
               classifier: str | Path | ClassifierDetector | None = None,  # classifier.safetensors (train_classifier)
-              generator=None,                   # NVlabs-interface generator, or a name/path for factory.load_generator
+              generator=None,                   # NVlabs-interface generator, or a path (default: an SSVGMethod's bundle's)
               seed: int = 0,                    # seeds the method (per clip: seed * 1000003 + index)
               max_clips: int | None = None,     # use only the first N segments (quick runs)
               log: str | Path | None = None,    # append the record to this .jsonl file
@@ -322,6 +322,9 @@ def benchmark(method,                          # a baselines.Method, or its name
     t0 = time.time()
     m = get_method(method) if isinstance(method, str) else method
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
+    if generator is None and m.uses_generator and getattr(m, "files", None) is not None: generator = m.files.generator
+    if generator is None and m.uses_generator:
+        raise UserError(f"the {m.name} method renders latents, so it needs a generator (generator=..., or a bundle as the model).")
     gname = gsha = None
     if isinstance(generator, (str, Path)):
         from sound_video_gen.generators.factory import load_generator
@@ -411,8 +414,8 @@ TABLE2_ROWS = (  # (method, label, settings of the model): the model's three sou
 
 def table2(root: str | Path,                  # SynthScapes dataset folder
            classifier,                        # classifier.safetensors, or a loaded ClassifierDetector
-           model,                             # ssvg.safetensors (or an SSVG module)
-           generator,                         # the generator every latent method renders with (path or module)
+           model,                             # a bundle (folder or shipped name), ssvg.safetensors, or an SSVG module
+           generator=None,                    # the generator every latent method renders with (path or module; default: the bundle's)
            split: str = "test",               # the sounds that drive the methods
            seed: int = 0,
            max_clips: int | None = None,      # only the first N segments (quick runs)
@@ -430,6 +433,11 @@ def table2(root: str | Path,                  # SynthScapes dataset folder
     det = classifier if isinstance(classifier, ClassifierDetector) else load_classifier(classifier)
     from sound_video_gen.metrics.baselines import InvertedClips
     rows = []
+    if isinstance(model, (str, Path)):             # a bundle gives its generator; its ssvg file is what the rows record
+        from sound_video_gen.model.bundle import model_files
+        files = model_files(model)
+        model, generator = files.ssvg, generator if generator is not None else files.generator
+    if generator is None: raise UserError("give the generator (generator=...), or a bundle as the model.")
     if isinstance(generator, (str, Path)):
         from sound_video_gen.generators.factory import load_generator
         gpath, generator = generator, load_generator(generator)
