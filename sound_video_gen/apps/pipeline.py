@@ -246,7 +246,8 @@ def iter_frames(self: SoundToVideo, plan: SoundPlan, options: GenerateOptions | 
     """Yield uint8 frames (t, H, W, 3) chunk by chunk. `on_frames(done, total)` is called with 0 before the first chunk
     and after each chunk is made; it may raise to stop."""
     timings = {} if timings is None else timings
-    latents = self.iter_latents(plan, options, batch_size, chunk_frames, timings, on_mel)
+    windows = self._windows(plan, chunk_frames, batch_size, timings, on_mel)
+    latents = _timed(stream_latents(self.model, self.G, _options(options), windows, batch_size), timings, "latents", ("audio",))
     frames = _timed((render(self.G, ws, batch_size, uint8=True) for ws in latents), timings, "synthesis", ("audio", "latents"))
     return _counted(frames, plan.n_frames, on_frames)
 
@@ -357,7 +358,9 @@ def save(self: SoundToVideo,
     plan = self.plan(sound, fps, start, seconds, sr)
     timings, audio = ({} if timings is None else timings), AudioTrack(plan, self.mel_cfg.sample_rate)
     strip = _Preview(plan, self.mel_cfg) if preview is not None else None
-    frames = self.iter_frames(plan, options, batch_size, chunk_frames, timings, on_mel=strip.add_mel if strip else None)
+    windows = self._windows(plan, chunk_frames, batch_size, timings, strip.add_mel if strip else None)
+    latents = _timed(stream_latents(self.model, self.G, options, windows, batch_size), timings, "latents", ("audio",))
+    frames = _timed((render(self.G, ws, batch_size, uint8=True) for ws in latents), timings, "synthesis", ("audio", "latents"))
     bar = None
     if progress:
         from tqdm.auto import tqdm
