@@ -14,7 +14,7 @@ from sound_video_gen.cli import COMMANDS, dispatch
 from sound_video_gen.cli import demo
 from sound_video_gen.core import UserError, get_config, run_cli, save_checkpoint
 
-ORDER = ["data", "classifier", "generator", "clip", "audio", "inverter", "ssvg", "bundle"]
+ORDER = ["data", "classifier", "generator", "clip", "audio", "inverter", "ssvg", "editor", "editor_long", "bundle"]
 EXAMPLES = Path(demo.__file__).resolve().parents[1] / "pretrained" / "examples"
 
 
@@ -35,6 +35,8 @@ def _fake_outputs(run: Path, data: Path) -> None:
     _ckpt(run / "fa/audio_encoder.safetensors", {"step": 1500})
     _ckpt(run / "inverter/image_encoder.safetensors", {"step": 1000})
     _ckpt(run / "ssvg/ssvg.safetensors", {"step": 400})
+    _ckpt(run / "editor/ssvg.safetensors", {"step": 600})
+    _ckpt(run / "editor_long/ssvg.safetensors", {"step": 600})
     (run / "bundle").mkdir()
     (run / "bundle/bundle.json").write_text("{}")
 
@@ -61,7 +63,7 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     assert names == ORDER and all("pending" in l for l in out if not l.startswith(" "))
     lines = [l.strip() for l in out if l.startswith(" ")]
     assert [shlex.split(l)[1] for l in lines] == ["synthscapes", "bench", "train-generator", "train-clip",
-                                                 "train-audio-clip", "train-inverter", "train-ssvg", "bundle"]
+                                                 "train-audio-clip", "train-inverter", "train-ssvg", "train-ssvg", "train-ssvg", "bundle"]
     d, r = run / "data", run
     assert lines[0] == f"sound-video-gen synthscapes {d} --n-per-class 80 --size 64"
     assert lines[2] == (f"sound-video-gen train-generator {d} --run-dir {r}/generator --config train-generator-demo "
@@ -70,8 +72,12 @@ def test_dry_run_lists_every_stage_in_order(tmp_path, capsys):
     s3 = shlex.split(lines[6])   # stage 3: the anchored model, taught by the inverter's trajectories
     assert s3[s3.index("--model") + 1] == "ssvg-anchored-demo" and s3[s3.index("--teacher") + 1] == f"{r}/inverter/image_encoder.safetensors"
     assert "render_every=0" in s3 and "w_teacher=1" in s3 and s3[s3.index("--run-dir") + 1] == f"{r}/ssvg"
-    assert shlex.split(lines[7])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg"] and "--threads" not in lines[7]
-    assert f"--image-encoder {r}/inverter/image_encoder.safetensors" in lines[7] and f"--classifier {r}/ssclf/classifier.safetensors" in lines[5]
+    ed = shlex.split(lines[7])   # the editor: the paper's configuration of stage 3, then continued on whole clips
+    assert ed[ed.index("--model") + 1] == "ssvg-demo" and ed[ed.index("--run-dir") + 1] == f"{r}/editor"
+    assert f"init_from={r}/editor/checkpoint.safetensors" in shlex.split(lines[8])
+    assert shlex.split(lines[9])[2:5] == [f"{r}/bundle", "--model", f"{r}/ssvg"] and "--threads" not in lines[9]
+    assert f"--editor {r}/editor_long/ssvg.safetensors" in lines[9]
+    assert f"--image-encoder {r}/inverter/image_encoder.safetensors" in lines[9] and f"--classifier {r}/ssclf/classifier.safetensors" in lines[5]
     assert not run.exists()   # a dry run writes nothing
 
 
@@ -126,7 +132,9 @@ def test_skip_logic(tmp_path, capsys, monkeypatch):
     (run / "ssvg/ssvg.safetensors").write_bytes(b"torn")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--data", str(data), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "generator   pending (at step 250 of 4500; resumes)" in out and "bundle      pending (older than its inputs)" in out and "data        done" in out
+    w = max(map(len, ORDER))
+    assert (f"{'generator':<{w}}  pending (at step 250 of 4500; resumes)" in out and f"{'bundle':<{w}}  pending (older than its inputs)" in out
+            and f"{'data':<{w}}  done" in out)
     # with every output complete nothing runs
     _fake_outputs(tmp_path / "run2", data)
     monkeypatch.setattr("sound_video_gen.cli.dispatch", lambda argv: pytest.fail(f"ran {argv}"))
@@ -179,7 +187,8 @@ def package_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
     from sound_video_gen.model.inversion import ImageEncoder
     enc = ImageEncoder.for_generator(G, widths=(8, 8, 16, 16), units=(1, 1, 1, 1), head_width=8).eval()
-    return make_bundle(root / "demo", G, SSVG(get_config("ssvg-tiny").for_generator(G)).eval(), fa, clip, enc)
+    return make_bundle(root / "demo", G, SSVG(get_config("ssvg-tiny").for_generator(G)).eval(), fa, clip, enc,
+                       editor=SSVG(get_config("ssvg-tiny").for_generator(G)).eval())
 
 
 def test_from_package_uses_the_shipped_bundle(tmp_path, package_bundle, monkeypatch, capsys):
@@ -250,7 +259,7 @@ def test_the_bundle_stage_runs_for_real_and_records_the_recipe(tmp_path, package
     from sound_video_gen.model.bundle import verify_bundle
     run = tmp_path / "run"
     for src, dst in (("generator", "generator/G_ema"), ("ssvg", "ssvg/ssvg"), ("audio_encoder", "fa/audio_encoder"), ("clip", "clip/clip"),
-                     ("image_encoder", "inverter/image_encoder")):
+                     ("image_encoder", "inverter/image_encoder"), ("editor", "editor_long/ssvg")):
         (run / dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(package_bundle / f"{src}.safetensors", run / f"{dst}.safetensors")
     assert run_cli(dispatch, ["train-demo", "--run-dir", str(run), "--stages", "bundle"]) == 0

@@ -117,7 +117,7 @@ def sound_offset(pipe,                  # a `SoundToVideo`
     if k >= plan.n_frames:
         raise UserError(f"start {start:g} s is past the end of the sound ({plan.seconds:.2f} s).")
     win = ws.take(0, k + 1)[-1:]
-    return pipe.model.encoder(win.to(pipe.device)), win, k / plan.fps
+    return pipe.editor.encoder(win.to(pipe.device)), win, k / plan.fps
 
 # %% ../../nbs/51_apps.editing.ipynb #0be24efb
 @dataclass
@@ -174,7 +174,7 @@ class ImageEditor:
         "ŵ = w + α·Δw on the layers of `groups`."
         if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and -10 <= alpha <= 10):
             raise UserError(f"alpha must be a number in [-10, 10], got {alpha!r}.")
-        return edited_latents(self.w, self.dw, float(alpha), groups, self.pipe.model.encoder.groups)
+        return edited_latents(self.w, self.dw, float(alpha), groups, self.pipe.editor.encoder.groups)
 
     def __call__(self, alpha: float = 1.0, groups=GROUPS) -> ImageEdit:
         "Render the edit for this α and these groups (one synthesis call)."
@@ -211,7 +211,7 @@ def still_video(editor: ImageEditor,     # a scene and a sound, inverted and enc
     pipe = editor.pipe
     plan = pipe.plan(sound, seconds=seconds)
     ws = editor.w[0].expand(plan.n_frames, -1, -1)
-    w_hat, _ = video_edit_latents(pipe.model, ws, WindowStream(plan, pipe.mel_cfg).take(0, plan.n_frames), alpha, groups, "offsets")
+    w_hat, _ = video_edit_latents(pipe.editor, ws, WindowStream(plan, pipe.mel_cfg).take(0, plan.n_frames), alpha, groups, "offsets")
     frames = []
     if on_frames: on_frames(0, plan.n_frames)
     for i in range(0, plan.n_frames, chunk):
@@ -277,6 +277,7 @@ def edit_video(pipe,                        # a `SoundToVideo`
                reconstruct: bool = False,   # also render the unedited inverted latents
                sr: int | None = None,       # the sample rate of a waveform `sound`
                latents: torch.Tensor | None = None,  # the video's latents (T, num_ws, w_dim), e.g. an earlier `VideoEdit.ws`: no inversion
+               editor: bool = False,        # edit with the bundle's editor (`SoundToVideo.editor`) instead of the model's own E_a
               ) -> VideoEdit:
     "Edit a video with a sound: invert its frames, smooth, add the sound's per-frame edits, render, and mux the sound."
     if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
@@ -307,7 +308,7 @@ def edit_video(pipe,                        # a `SoundToVideo`
         x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
         ws = torch.cat([invert_images(pipe, x[i:i + batch_size], invert, steps) for i in range(0, n, batch_size)])
     ws = smooth_latents(ws, smooth)
-    w_hat, _ = video_edit_latents(pipe.model, ws, windows, alpha, groups, mode, beta, batch_size)
+    w_hat, _ = video_edit_latents(pipe.editor if editor else pipe.model, ws, windows, alpha, groups, mode, beta, batch_size)
     with torch.no_grad():
         res = VideoEdit(frames, render(pipe.G, w_hat, batch_size, uint8=True), ws, w_hat, fps)
         if reconstruct: res.reconstruction = render(pipe.G, ws, batch_size, uint8=True)

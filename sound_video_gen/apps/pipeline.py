@@ -164,9 +164,9 @@ def save_pretrained(self: SoundToVideo,
     if self._input is not None:   # undo the input-affine trick on a copy: the bundle keeps G's own weights
         G = copy.deepcopy(G).cpu()
         G.synthesis.input.load_state_dict(self._input, strict=False)
-    parts = {r: self._extra(r) for r in ("audio_encoder", "clip", "image_encoder")}
+    parts = {r: self._extra(r) for r in ("audio_encoder", "clip", "image_encoder", "editor")}
     return make_bundle(folder, G, self.model, parts["audio_encoder"], parts["clip"], parts["image_encoder"],
-                       overwrite=overwrite, **card)
+                       overwrite=overwrite, editor=parts["editor"], **card)
 
 # %% ../../nbs/50_apps.pipeline.ipynb #5f63abfb
 @patch
@@ -177,6 +177,7 @@ def _extra(self: SoundToVideo, role: str):
         if path is None: self._extras[role] = None
         elif role == "audio_encoder": self._extras[role] = load_audio_encoder(path, self.device)
         elif role == "image_encoder": self._extras[role] = load_image_encoder(path, self.device)
+        elif role == "editor": self._extras[role] = load_ssvg(path).eval().requires_grad_(False).to(self.device)
         else: self._extras[role] = load_clip(str(path), device=self.device)
     return self._extras[role]
 
@@ -194,6 +195,11 @@ def image_encoder(self: SoundToVideo):
 def clip(self: SoundToVideo):
     "The bundle's CLIP (loaded on first use), or None."
     return self._extra("clip")
+
+@patch(as_prop=True)
+def editor(self: SoundToVideo) -> SSVG:
+    "The SSVG model whose E_a edits: the bundle's editor (loaded on first use), else the model itself."
+    return self._extra("editor") or self.model
 
 # %% ../../nbs/50_apps.pipeline.ipynb #493a1e88
 @patch

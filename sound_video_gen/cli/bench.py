@@ -217,6 +217,7 @@ def _edit(argv):
     _model_args(p, "SynthScapes dataset folder (the split's windows are the sounds)", "generator (default: the bundle's)")
     p.add_argument("--alpha", type=ranged(float, -10, 10), nargs="+", default=[0.5, 1.0, 2.0], help="edit strengths α (default 0.5 1 2)")
     p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
+    p.add_argument("--own-encoder", action="store_true", help="edit with the model's own E_a even when the bundle has an editor")
     p.add_argument("--scenes", type=ranged(int, 1, 1024), default=64,
                    help="random scenes (default 64; at most 1024, as every edit of every scene is held for scoring)")
     p.add_argument("--psi", type=PSI, default=0.7, help="truncation of the scenes' latents (default 0.7)")
@@ -228,7 +229,7 @@ def _edit(argv):
     if len(a.alpha) > MAX_ALPHAS: raise UserError(f"--alpha takes at most {MAX_ALPHAS} values (one table row each), got {len(a.alpha)}.")
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     files, generator = _model_and_generator(a)
-    model_file, folder = files.ssvg, files.folder
+    model_file, folder = (files.ssvg if a.own_encoder else files.editor or files.ssvg), files.folder
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)
     wins = windows_by_class(load_split(a.data, a.split, progress=True))
@@ -256,6 +257,7 @@ def _edit_video(argv):
                   "layout kept, each beside the unedited reconstruction.")
     _model_args(p, "SynthScapes dataset folder", "generator (default: the bundle's)")
     p.add_argument("--clips", type=ranged(int, 1, 100_000), default=18, help="input segments (default 18: two per class)")
+    p.add_argument("--editor", action="store_true", help="edit with the bundle's editor instead of the model's own E_a (which is the default: it measured better on videos)")
     p.add_argument("--alpha", type=ranged(float, -10, 10), default=1.0, help="edit strength α (default 1)")
     p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
     p.add_argument("--mode", choices=MODES, default="offsets", help="per-frame offsets (default) or the recurrent rollout's drift")
@@ -271,7 +273,8 @@ def _edit_video(argv):
     if a.threads: torch.set_num_threads(a.threads)
     out = check_out(a.out, a.overwrite, (".json",)) if a.out else None
     files, generator = _model_and_generator(a)
-    model_file, folder = files.ssvg, files.folder
+    if a.editor and files.editor is None: raise UserError("--editor needs a bundle with an editor (bundle --add editor=FILE).")
+    model_file, folder = (files.editor if a.editor else files.ssvg), files.folder
     enc_file = a.image_encoder or files.image_encoder
     det = load_classifier(a.classifier)
     model, G = load_ssvg(model_file), load_generator(generator).eval().requires_grad_(False)

@@ -79,14 +79,27 @@ STAGES: tuple[Stage, ...] = (
                    "--teacher", "{inverter}", "--frames", "16", "--max-steps", "400", "--batch-size", "16",
                    "--set", *SSVG_ANCHORED_SETS),
           "{run}/ssvg/ssvg.safetensors"),
+    # The editor: the paper's configuration of stage 3 (CLIP terms, adversarial terms and the editing term rendering
+    # frames), whose E_a gives the edit directions ŵ = w + α·E_a(x); 8-frame windows, then whole 4-s clips.
+    Stage("editor", ("train-ssvg", "{data}", "--run-dir", "{run}/editor", "--model", "ssvg-demo", "--generator", "{generator}",
+                     "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "8", "--max-steps", "600",
+                     "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002", "ckpt_every=50", "sample_every=200"),
+          "{run}/editor/ssvg.safetensors"),
+    Stage("editor_long", ("train-ssvg", "{data}", "--run-dir", "{run}/editor_long", "--model", "ssvg-demo",
+                          "--generator", "{generator}", "--clip", "{clip}", "--audio-encoder", "{audio}", "--frames", "64",
+                          "--max-steps", "600", "--batch-size", "4", "--set", "w_edit=1.0", "w_edit_keep=0.002",
+                          "ckpt_every=50", "sample_every=250", "train_frames=8", "init_from={editor_dir}/checkpoint.safetensors"),
+          "{run}/editor_long/ssvg.safetensors"),
     Stage("bundle", ("bundle", "{run}/bundle", "--model", "{ssvg_dir}", "--generator", "{generator}",
-                     "--audio-encoder", "{audio}", "--clip", "{clip}", "--image-encoder", "{inverter}", "--data", DEMO_DATA,
+                     "--audio-encoder", "{audio}", "--clip", "{clip}", "--image-encoder", "{inverter}", "--editor", "{editor_long}",
+                     "--data", DEMO_DATA,
                      "--training", "{run}/recipe.json", "--dtype", "float16", "--overwrite"),
           "{run}/bundle/bundle.json", threads=False, assembles=True),
 )
 
 PACKAGE_BUNDLE = "demo"                                                      # sound_video_gen/pretrained/<this>/
-PACKAGE_ROLES = {"generator": "generator", "clip": "clip", "audio": "audio_encoder", "inverter": "image_encoder"}   # stage -> role in bundle.json
+PACKAGE_ROLES = {"generator": "generator", "clip": "clip", "audio": "audio_encoder", "inverter": "image_encoder",
+                 "editor_long": "editor"}   # stage -> role in bundle.json
 RECIPE_LOG, RECIPE_FACTS = "recipe.jsonl", "recipe.json"
 _FIELD = re.compile(r"\{(\w+)\}")
 

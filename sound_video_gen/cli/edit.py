@@ -87,6 +87,7 @@ def video_main(argv: list[str]) -> int:
     p.add_argument("-o", "--out", required=True, help="output .mp4")
     p.add_argument("--mode", default="offsets", choices=["offsets", "recurrent"], help="per-frame offsets (default) or the recurrent rollout's drift")
     p.add_argument("--smooth", type=SMOOTH, default=1.0, help="Gaussian σ in frames over the inverted latents (default 1; 0 = none)")
+    p.add_argument("--editor", action="store_true", help="edit with the bundle's editor instead of the model's own E_a (the default, which measured better on videos)")
     p.add_argument("--start", type=START, default=0.0, help="where in the sound the edit starts (s)")
     p.add_argument("--max-frames", type=ranged(int, 2, 10**6), help="edit only the first N frames of the video")
     _common(p)
@@ -97,6 +98,6 @@ def video_main(argv: list[str]) -> int:
     from sound_video_gen.apps.editing import edit_video
     pipe = _pipe(a)
     r = edit_video(pipe, video, sound, alpha=a.alpha, groups=groups, mode=a.mode, smooth=a.smooth, out=out,
-                   overwrite=a.overwrite, start=a.start, invert=a.invert, steps=a.steps, max_frames=a.max_frames)
+                   overwrite=a.overwrite, start=a.start, invert=a.invert, steps=a.steps, max_frames=a.max_frames, editor=a.editor)
     print(f"wrote {out} ({len(r.frames)} frames at {r.fps:g} fps, α {a.alpha:g} on {'+'.join(groups)}, {a.mode})")
     return 0

@@ -86,6 +86,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio-encoder", help="F_a: audio_encoder.safetensors or a train-audio-clip run folder (default: what the SSVG run used)")
     p.add_argument("--clip", help="CLIP: clip.safetensors or a train-clip run folder (default: what the SSVG run used, if a file)")
     p.add_argument("--image-encoder", help="image -> W+ encoder: image_encoder.safetensors or a train-inverter run folder (optional)")
+    p.add_argument("--editor", help="an SSVG model whose E_a edits (e.g. the paper's configuration): ssvg.safetensors or a train-ssvg run folder (optional)")
     p.add_argument("--name", help="bundle name (default: the folder's)")
     p.add_argument("--description", default="", help="one line for people")
     p.add_argument("--data", help="what the model was trained on (recorded in bundle.json)")
@@ -94,7 +95,7 @@ def bundle_main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"],
                    help="store the weights in this precision (float16: half the bytes; loaders cast to float32)")
     p.add_argument("--add", nargs="+", metavar="ROLE=FILE", help="add optional parts to the existing bundle OUT in place, "
-                   "e.g. image_encoder=RUN/inverter (a file or a run folder; roles audio_encoder, clip, image_encoder)")
+                   "e.g. image_encoder=RUN/inverter (a file or a run folder; roles audio_encoder, clip, image_encoder, editor)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder (with --add: an existing part)")
     a = p.parse_args(argv)
     from sound_video_gen.model.bundle import add_to_bundle, make_bundle, verify_bundle
@@ -125,6 +126,6 @@ def bundle_main(argv: list[str] | None = None) -> int:
     scores = read_json(a.scores, "--scores file", max_bytes=2**20) if a.scores else None
     out = make_bundle(a.out, generator, a.model, pick(a.audio_encoder, "audio_encoder"), pick(a.clip, "clip"), a.image_encoder, name=a.name,
                       training=training or None, scores=scores, description=a.description,
-                      overwrite=a.overwrite, dtype=a.dtype)
+                      overwrite=a.overwrite, dtype=a.dtype, editor=a.editor)
     print(f"wrote bundle {out}")
     return 0

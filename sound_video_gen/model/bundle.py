@@ -20,8 +20,9 @@ from .inversion import save_image_encoder
 from .ssvg import SSVGConfig, save_ssvg
 
 # %% auto #0
-__all__ = ['BUNDLE_FORMAT', 'BUNDLE_CARD', 'CARD_MAX_BYTES', 'ROLES', 'RUN_FILES', 'check_card', 'make_bundle', 'add_to_bundle',
-           'read_card', 'bundle_paths', 'verify_bundle', 'pretrained_dir', 'find_bundle', 'ModelFiles', 'model_files']
+__all__ = ['BUNDLE_FORMAT', 'BUNDLE_CARD', 'CARD_MAX_BYTES', 'ROLES', 'RUN_FILES', 'KINDS', 'check_card', 'make_bundle',
+           'add_to_bundle', 'read_card', 'bundle_paths', 'verify_bundle', 'pretrained_dir', 'find_bundle', 'ModelFiles',
+           'model_files']
 
 # %% ../../nbs/16_model.bundle.ipynb #7d9b5046
 BUNDLE_FORMAT = "sound_video_gen.bundle/1"
@@ -29,9 +30,10 @@ BUNDLE_CARD = "bundle.json"
 CARD_MAX_BYTES = 2**20                     # a card lists a few files: a megabyte is plenty
 ROLES = {"generator": "generator.safetensors", "ssvg": "ssvg.safetensors",        # role -> file name in a bundle
          "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
-         "image_encoder": "image_encoder.safetensors"}
+         "image_encoder": "image_encoder.safetensors", "editor": "editor.safetensors"}
 RUN_FILES = {"ssvg": "ssvg.safetensors", "audio_encoder": "audio_encoder.safetensors", "clip": "clip.safetensors",
-             "image_encoder": "image_encoder.safetensors"}
+             "image_encoder": "image_encoder.safetensors", "editor": "ssvg.safetensors"}
+KINDS = {"editor": "ssvg"}                    # role -> what its checkpoint holds, where the two differ
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -115,6 +117,7 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
                 description: str = "",            # one line for people
                 overwrite: bool = False,          # replace an existing folder
                 dtype: str | None = None,         # 'float16': store floating-point weights in half precision (half the bytes; loaders cast to float32)
+                editor=None,                      # an SSVG model whose E_a edits (e.g. the paper's configuration): a module, its file, or a run folder
                ) -> Path:
     "Assemble a bundle: the four networks as safetensors and `bundle.json` (roles, sha256, mel config, fps, training, scores)."
     out = Path(out)
@@ -132,10 +135,10 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
         facts = _run_training(model if not isinstance(model, torch.nn.Module) else None)
         savers = {"generator": lambda m, p: save_generator(m, p), "ssvg": lambda m, p: save_ssvg(p, m),
                   "audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
-                  "image_encoder": lambda m, p: save_image_encoder(p, m)}
+                  "image_encoder": lambda m, p: save_image_encoder(p, m), "editor": lambda m, p: save_ssvg(p, m)}
         files = {}
         for role, src in (("generator", generator), ("ssvg", model), ("audio_encoder", audio_encoder), ("clip", clip),
-                          ("image_encoder", image_encoder)):
+                          ("image_encoder", image_encoder), ("editor", editor)):
             if src is None:
                 if role in ("generator", "ssvg"): raise UserError(f"a bundle needs a {role}.")
                 continue
@@ -144,7 +147,7 @@ def make_bundle(out: str | Path,                  # the bundle folder to create
             elif role == "generator" and Path(src).suffix == ".pkl": save_generator(load_generator(src), dst, meta={"source": Path(src).name})
             else:
                 p = _resolve(role, src)
-                if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
+                if _kind(p) != KINDS.get(role, role): raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
                 shutil.copyfile(p, dst)
             if dtype is not None: _store_as(dst, dtype)
             files[role] = {"path": dst.name, "sha256": file_sha256(dst), "bytes": dst.stat().st_size}
@@ -201,7 +204,7 @@ def add_to_bundle(folder: str | Path,      # an existing bundle
         raise UserError(f"add_to_bundle adds an optional role ({', '.join(r for r in ROLES if r not in ('generator', 'ssvg'))}), got {role!r}.")
     if role in card["files"] and not overwrite: raise UserError(f"bundle {folder} already has a {role}; pass overwrite=True (CLI: --overwrite) to replace it.")
     savers = {"audio_encoder": lambda m, p: save_audio_encoder(p, m), "clip": lambda m, p: save_clip(p, m),
-              "image_encoder": lambda m, p: save_image_encoder(p, m)}
+              "image_encoder": lambda m, p: save_image_encoder(p, m), "editor": lambda m, p: save_ssvg(p, m)}
     fd, tmp = tempfile.mkstemp(prefix=f".{ROLES[role]}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp)
@@ -209,7 +212,7 @@ def add_to_bundle(folder: str | Path,      # an existing bundle
         if isinstance(src, torch.nn.Module): savers[role](src, tmp)
         else:
             p = _resolve(role, src)
-            if _kind(p) != role: raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
+            if _kind(p) != KINDS.get(role, role): raise UserError(f"{p} holds a {_kind(p)} checkpoint, not the {role}.")
             shutil.copyfile(p, tmp)
         if dtype is not None: _store_as(tmp, dtype)
         # a replaced part gets a new name, so the card's rename is the one step that switches parts
@@ -286,13 +289,18 @@ def _verify(folder: Path, card: dict, paths: dict[str, Path]) -> None:
         p = paths[role]
         if file_sha256(p) != entry["sha256"]:
             raise UserError(f"the {role} file {entry['path']} of bundle {folder} was altered (its sha256 differs from {BUNDLE_CARD}).")
-        if _kind(p) != role: raise UserError(f"the {role} file {entry['path']} of bundle {folder} holds a {_kind(p)} checkpoint.")
+        if _kind(p) != KINDS.get(role, role): raise UserError(f"the {role} file {entry['path']} of bundle {folder} holds a {_kind(p)} checkpoint.")
     gcfg, _ = read_checkpoint_meta(paths["generator"])
     mcfg = SSVGConfig.from_dict(read_checkpoint_meta(paths["ssvg"])[0])
     gshape = _wplus(gcfg)
     if gshape != (mcfg.num_ws, mcfg.w_dim):
         raise UserError(f"bundle {folder} does not fit together: the generator's W+ is {gshape[0]} x {gshape[1]} "
                         f"but the model's is {mcfg.num_ws} x {mcfg.w_dim}.")
+    if "editor" in paths:
+        ed = SSVGConfig.from_dict(read_checkpoint_meta(paths["editor"])[0])
+        if (ed.num_ws, ed.w_dim) != gshape or ed.mel != mcfg.mel:
+            raise UserError(f"bundle {folder} does not fit together: the editor's W+ ({ed.num_ws} x {ed.w_dim}) or mel front end "
+                            f"({ed.mel}) is not the generator's and the model's ({gshape[0]} x {gshape[1]}, {mcfg.mel}).")
     if "audio_encoder" in paths and "clip" in paths:
         fa, _ = read_checkpoint_meta(paths["audio_encoder"])
         cl, _ = read_checkpoint_meta(paths["clip"])
@@ -341,11 +349,12 @@ def find_bundle(name_or_path: str | Path) -> Path:
 # %% ../../nbs/16_model.bundle.ipynb #8fb59eac
 @dataclass(frozen=True)
 class ModelFiles:
-    "The files a model spec names: the SSVG model, and for a bundle its generator, image encoder and folder."
+    "The files a model spec names: the SSVG model, and for a bundle its generator, image encoder, editor and folder."
     ssvg: Path
     generator: Path | None = None
     image_encoder: Path | None = None
     folder: Path | None = None
+    editor: Path | None = None          # the SSVG model whose E_a edits (the paper's configuration), if the bundle has one
 
 def model_files(spec: str | Path) -> ModelFiles:
     "An ssvg.safetensors file, or a bundle (folder, shipped name, Hugging Face repo id) verified and resolved to its files."
@@ -353,4 +362,4 @@ def model_files(spec: str | Path) -> ModelFiles:
     if p.is_file() or p.suffix == ".safetensors": return ModelFiles(check_regular_file(p, "model file"))
     folder = find_bundle(spec)
     paths = bundle_paths(folder, verify_bundle(folder))
-    return ModelFiles(paths["ssvg"], paths["generator"], paths.get("image_encoder"), folder)
+    return ModelFiles(paths["ssvg"], paths["generator"], paths.get("image_encoder"), folder, paths.get("editor"))
