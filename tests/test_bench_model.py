@@ -134,3 +134,26 @@ def test_the_python_api_takes_a_bundle(setup):
     assert rec["model"]["sound"] == "first" and rec["results"]["num_fake"] == 4
     with pytest.raises(UserError, match="needs a generator"):
         benchmark(SSVGMethod(str(b / "ssvg.safetensors")), "test", setup["data"], setup["clf"], max_clips=4)
+
+
+def test_edit_uses_the_bundles_editor(setup, capsys, tmp_path):
+    "bench edit scores the bundle's editor when it has one (--own-encoder: the model's E_a), and the scores differ."
+    import shutil
+    import torch
+    from sound_video_gen.core import get_config
+    from sound_video_gen.model.bundle import add_to_bundle
+    from sound_video_gen.model.ssvg import SSVG, load_ssvg
+    b = Path(shutil.copytree(setup["bundle"], tmp_path / "with-editor"))
+    torch.manual_seed(5)
+    model = load_ssvg(b / "ssvg.safetensors")
+    add_to_bundle(b, "editor", SSVG(model.cfg).eval())
+    runs = {}
+    for name, extra in (("editor", []), ("own", ["--own-encoder"])):
+        out_json = tmp_path / f"{name}.json"
+        rc, _, err = _cli(capsys, "bench", "edit", setup["data"], "--classifier", setup["clf"], "--model", b,
+                          "--alpha", 2, "--scenes", 3, "--out", out_json, *extra)
+        assert rc == 0, err
+        runs[name] = json.loads(out_json.read_text())
+    assert runs["editor"]["model"]["sha256"] == file_sha256(b / "editor.safetensors")
+    assert runs["own"]["model"]["sha256"] == file_sha256(b / "ssvg.safetensors")
+    assert runs["editor"]["rows"][0]["delta_p"] != runs["own"]["rows"][0]["delta_p"]
