@@ -317,7 +317,7 @@ def test_bench_edit_video(bench_setup, capsys):
     r = json.loads(out.read_text())
     assert r["consistency"] == r["consistency_reconstruction"] and r["layout_kept"] == r["layout_kept_reconstruction"]
     assert r["inversion"] == {"method": "projector", "steps": 1} and "bench edit-video" in r["command"] and r["n_clips"] == 3
-    assert all(a != b for a, b in r["pairs"]) and "| edited (α = 0, offsets)" in cap.out
+    assert all(a != b for a, b in r["pairs"]) and "| edited (α = 0, anchor)" in cap.out   # anchor: the default mode
     rc, cap = _cli(capsys, base + ["--mode", "recurrent", "--groups", "fine", "--out", str(s["dir"] / "ev2.json")])
     assert rc == 0, cap.err
     r = json.loads((s["dir"] / "ev2.json").read_text())

@@ -264,7 +264,7 @@ def edit_video(pipe,                        # a `SoundToVideo`
                sound,                       # the new sound: a sound or video file, or a waveform (then pass `sr`)
                alpha: float = 1.0,          # edit strength α
                groups=GROUPS,               # the W+ layer groups that take the edit
-               mode: str = "offsets",       # 'offsets' (ŵ_t = w_t + α·E_a(x_t)) or 'recurrent' (see above)
+               mode: str = "anchor",        # 'anchor' (the sound's own path, the input's deviations kept), 'offsets' or 'recurrent'
                smooth: float = 1.0,         # Gaussian σ (frames) over the inverted latents; 0 = none
                out: str | Path | None = None,  # write an mp4 with the new sound here
                overwrite: bool = False,     # replace an existing `out`
@@ -280,7 +280,7 @@ def edit_video(pipe,                        # a `SoundToVideo`
                editor: bool = False,        # edit with the bundle's editor (`SoundToVideo.editor`) instead of the model's own E_a
               ) -> VideoEdit:
     "Edit a video with a sound: invert its frames, smooth, add the sound's per-frame edits, render, and mux the sound."
-    if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
+    if mode not in MODES: raise UserError(f"mode must be 'anchor', 'offsets' or 'recurrent', got {mode!r}.")
     if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and -10 <= alpha <= 10):
         raise UserError(f"alpha must be a number in [-10, 10], got {alpha!r}.")
     groups = group_names(groups)
@@ -308,7 +308,8 @@ def edit_video(pipe,                        # a `SoundToVideo`
         x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
         ws = torch.cat([invert_images(pipe, x[i:i + batch_size], invert, steps) for i in range(0, n, batch_size)])
     ws = smooth_latents(ws, smooth)
-    w_hat, _ = video_edit_latents(pipe.editor if editor else pipe.model, ws, windows, alpha, groups, mode, beta, batch_size)
+    w_hat, _ = video_edit_latents(pipe.editor if editor else pipe.model, ws, windows, alpha, groups, mode, beta, batch_size,
+                                  w_avg=pipe.G.mapping.w_avg)
     with torch.no_grad():
         res = VideoEdit(frames, render(pipe.G, w_hat, batch_size, uint8=True), ws, w_hat, fps)
         if reconstruct: res.reconstruction = render(pipe.G, ws, batch_size, uint8=True)

@@ -260,7 +260,7 @@ def _edit_video(argv):
     p.add_argument("--editor", action="store_true", help="edit with the bundle's editor instead of the model's own E_a (which is the default: it measured better on videos)")
     p.add_argument("--alpha", type=ranged(float, -10, 10), default=1.0, help="edit strength α (default 1)")
     p.add_argument("--groups", choices=GROUPS, nargs="+", help="edit only these W+ layer groups (default: every layer)")
-    p.add_argument("--mode", choices=MODES, default="offsets", help="per-frame offsets (default) or the recurrent rollout's drift")
+    p.add_argument("--mode", choices=MODES, default="anchor", help="anchor (default: the clip moved onto the sound's own path, its motion kept), the paper's per-frame offsets, or the recurrent rollout's drift")
     p.add_argument("--smooth", type=ranged(float, 0, 100), default=1.0, help="Gaussian σ (frames) over the inverted latents (default 1)")
     p.add_argument("--image-encoder", help="an image encoder .safetensors (default: the bundle's, if it has one; else the projector)")
     p.add_argument("--steps", type=ranged(int, 1, 100_000), default=50, help="projector steps when no image encoder is used (default 50)")

@@ -85,7 +85,7 @@ def video_main(argv: list[str]) -> int:
     p.add_argument("video", help="the input video")
     p.add_argument("sound", help="the new sound (a sound or video file)")
     p.add_argument("-o", "--out", required=True, help="output .mp4")
-    p.add_argument("--mode", default="offsets", choices=["offsets", "recurrent"], help="per-frame offsets (default) or the recurrent rollout's drift")
+    p.add_argument("--mode", default="anchor", choices=["anchor", "offsets", "recurrent"], help="anchor (default: the clip moved onto the sound's own path, its motion kept), the paper's per-frame offsets, or the recurrent rollout's drift")
     p.add_argument("--smooth", type=SMOOTH, default=1.0, help="Gaussian σ in frames over the inverted latents (default 1; 0 = none)")
     p.add_argument("--editor", action="store_true", help="edit with the bundle's editor instead of the model's own E_a (the default, which measured better on videos)")
     p.add_argument("--start", type=START, default=0.0, help="where in the sound the edit starts (s)")

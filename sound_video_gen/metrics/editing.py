@@ -153,7 +153,7 @@ def edit_video_scores(model,                  # an SSVG model (E_a and the recur
                       n_clips: int = 18,      # input segments
                       alpha: float = 1.0,     # edit strength α
                       groups=None,            # None (every layer) or some of 'coarse', 'mid', 'fine'
-                      mode: str = "offsets",  # 'offsets' or 'recurrent' (see `video_edit_latents`)
+                      mode: str = "anchor",   # 'anchor', 'offsets' or 'recurrent' (see `video_edit_latents`)
                       smooth: float = 1.0,    # Gaussian σ (frames) over the inverted trajectory
                       seed: int = 0,          # seeds the choice of segments
                       batch: int = 16,        # frames per synthesis call
@@ -180,7 +180,7 @@ def edit_video_scores(model,                  # an SSVG model (E_a and the recur
         if x.shape[-1] != res: x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
         with torch.enable_grad(): ws = invert(x).detach()
         ws = smooth_latents(ws, smooth)
-        w_hat, _ = video_edit_latents(model, ws, data["windows"][j], alpha, groups, mode, batch=batch)
+        w_hat, _ = video_edit_latents(model, ws, data["windows"][j], alpha, groups, mode, batch=batch, w_avg=G.mapping.w_avg)
         recs.append(_render(G, ws, batch)); outs.append(_render(G, w_hat, batch))
         ins.append(to_uint8(x.clamp(-1, 1).cpu()))
         As.append(int(data["labels"][i])); Bs.append(int(data["labels"][j])); drivers.append(data["motion"][j])

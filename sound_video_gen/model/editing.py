@@ -58,7 +58,7 @@ def smooth_latents(ws: torch.Tensor,     # latents over time (T, num_ws, w_dim)
     return F.conv1d(x, k.view(1, 1, -1)).squeeze(1).T.reshape(ws.shape)
 
 # %% ../../nbs/17_model.editing.ipynb #0d36b77f
-MODES = ("offsets", "recurrent")
+MODES = ("offsets", "recurrent", "anchor")
 
 @torch.no_grad()
 def video_edit_latents(model,                       # an SSVG model: E_a (`model.encoder`) and the recurrent block
@@ -66,12 +66,15 @@ def video_edit_latents(model,                       # an SSVG model: E_a (`model
                        windows: torch.Tensor,       # the new sound's per-frame mel windows (T, 1, n_mels, width)
                        alpha: float = 1.0,          # edit strength α
                        groups=None,                 # None (every layer), or some of 'coarse', 'mid', 'fine'
-                       mode: str = "offsets",       # 'offsets': ŵ_t = w_t + α·E_a(x_t); 'recurrent': + α·(rollout drift)
-                       beta: float | None = None,   # the rollout's step size (mode 'recurrent'; default: the model's)
+                       mode: str = "offsets",       # 'offsets': ŵ_t = w_t + α·E_a(x_t); 'recurrent': + α·(rollout drift);
+                                                    # 'anchor': + α·(the sound's own path − the input's mean)
+                       beta: float | None = None,   # the rollout's step size (modes 'recurrent', 'anchor'; default: the model's)
                        batch: int = 16,             # windows per E_a call
+                       w_avg: torch.Tensor | None = None,  # the generator's average latent (w_dim,): the base of the sound's path ('anchor')
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     "(ŵ (T, num_ws, w_dim), the per-frame edit that was scaled by α) for an inverted trajectory and a sound's windows."
-    if mode not in MODES: raise UserError(f"mode must be 'offsets' or 'recurrent', got {mode!r}.")
+    if mode not in MODES: raise UserError(f"mode must be 'offsets', 'recurrent' or 'anchor', got {mode!r}.")
+    if mode == "anchor" and w_avg is None: raise UserError("mode 'anchor' needs the generator's average latent (w_avg=G.mapping.w_avg).")
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha)): raise UserError(f"alpha must be a finite number, got {alpha!r}.")
     if ws.ndim != 3 or ws.shape[1:] != (model.cfg.num_ws, model.cfg.w_dim):
         raise UserError(f"latents must be (T, {model.cfg.num_ws}, {model.cfg.w_dim}), got {tuple(ws.shape)}.")
@@ -84,8 +87,10 @@ def video_edit_latents(model,                       # an SSVG model: E_a (`model
         beta = model.cfg.beta if beta is None else beta
         model = model.to(dev).eval()
         noise = torch.zeros(1, len(ws), 2, *ws.shape[1:], device=dev)   # deterministic: no input noise
-        # either latent path (the paper's rollout, or the anchored one) from the first latent; its displacement is the edit
-        r = model.latents(windows[None].float().to(dev), ws[:1], beta=beta, sound="all", batch_size=batch,
+        # recurrent: either latent path from the first latent, its displacement the edit; anchor: the path the model
+        # draws for this sound from w_avg, the input's mean moved onto it and its frame-to-frame deviations kept
+        start = ws[:1] if mode == "recurrent" else w_avg.to(dev).reshape(1, 1, -1).expand(1, *ws.shape[1:]).clone()
+        r = model.latents(windows[None].float().to(dev), start, beta=beta, sound="all", batch_size=batch,
                           noise=noise if model.recurrent.cfg.noise_std > 0 else None)[0]
-        edit = r - ws[:1]
+        edit = r - (ws[:1] if mode == "recurrent" else ws.mean(0, keepdim=True))
     return edited_latents(ws, edit, alpha, groups, enc.groups), edit
