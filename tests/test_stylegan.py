@@ -39,6 +39,29 @@ def test_filtered_lrelu_fast_matches_ref(up, down, taps_u, taps_d, radial, pad):
         assert (out - ref).abs().max() < 1e-5, impl
     assert ref.abs().max() > 0.1  # not a trivially zero comparison
 
+@pytest.mark.parametrize("radial", [False, True])
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_filtered_lrelu_no_grad_path_chunked_banded_threaded(monkeypatch, radial, mode):
+    "The no-grad path (products into output slices, chunks on worker threads) with many chunks and banded matrices."
+    import sound_video_gen.generators.ops as ops
+    monkeypatch.setattr(ops, "CHUNK_ELEMENTS", 4000)   # several chunks of channels (and an uneven last one)
+    monkeypatch.setattr(ops, "BLOCK", 8)               # several bands per axis matrix
+    ops._MATRICES.clear()
+    torch.manual_seed(0)
+    x, b = torch.randn(3, 7, 21, 19) * 3, torch.randn(7)
+    fu = design_lowpass_filter(12, 2.0, 2.0, 16.0)
+    fd = design_lowpass_filter(12, 2.0, 2.0, 16.0, radial=radial)
+    kw = dict(fu=fu, fd=fd, b=b, up=2, down=2, padding=[7, 6, 8, 5], clamp=1.5)
+    ref = filtered_lrelu(x, **kw, impl="ref")
+    with (torch.no_grad() if mode == "no_grad" else torch.inference_mode()):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = filtered_lrelu(x, **kw)
+            assert out.shape == ref.shape and out.is_contiguous()
+            assert (out - ref).abs().max() < 1e-5, threads
+    torch.set_num_threads(2)
+    ops._MATRICES.clear()
+
 def _bias_act_plain(x, b, alpha, gain, clamp):
     y = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x
     if alpha is not None: y = torch.nn.functional.leaky_relu(y, alpha)
