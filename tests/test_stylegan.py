@@ -146,6 +146,15 @@ def test_modulated_conv_fused_equals_unfused(demod):
     b = modconv2(x, w, s, up=2, padding=1, resample_filter=f, demodulate=demod, fused=False)
     assert a.shape == (3, 6, 16, 16) and (a - b).abs().max() < 1e-5
 
+def test_modulated_conv_pointwise_is_a_batched_product():
+    "1×1 modulated convs (config R, ToRGB) default to one bmm with per-sample weights: same values and gradients."
+    torch.manual_seed(0)
+    x, w, s = torch.randn(3, 4, 8, 8, requires_grad=True), torch.randn(6, 4, 1, 1, requires_grad=True), torch.randn(3, 4)
+    outs = [modulated_conv2d(x, w, s, input_gain=torch.tensor(0.5), fused=f) for f in (None, False)]
+    assert (outs[0] - outs[1]).abs().max() < 1e-5
+    g = [torch.autograd.grad(o.square().sum(), [x, w]) for o in outs]
+    for u, v in zip(*g): assert (u - v).abs().max() < 1e-4 * max(1, float(v.abs().max()))
+
 # ---------------------------------------------------------------- generators
 
 @pytest.mark.parametrize("name", TINY)

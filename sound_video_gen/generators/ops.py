@@ -363,7 +363,7 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
                      s: torch.Tensor,  # styles [N, I]
                      demodulate: bool = True, padding: int = 0,
                      input_gain: torch.Tensor | None = None,  # scale of the input channels: [] or [I]
-                     fused: bool | None = None,  # grouped conv (True) or scale activations (False); None: by batch size
+                     fused: bool | None = None,  # per-sample weights (True) or scale activations (False); None: batch 1 or 1×1
                     ) -> torch.Tensor:
     "StyleGAN3's modulated convolution (weights pre-normalised, then modulated and demodulated)."
     n = x.shape[0]
@@ -372,10 +372,14 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
         s = s * s.square().mean().rsqrt()
     wm = w.unsqueeze(0) * s.reshape(n, 1, -1, 1, 1)
     dcoefs = (wm.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
-    if fused is None: fused = n == 1
+    pointwise = w.shape[2] == w.shape[3] == 1 and padding == 0   # 1×1 (config R, ToRGB): one batched matrix product
+    if fused is None: fused = n == 1 or pointwise
     if fused:
         if demodulate: wm = wm * dcoefs.reshape(n, -1, 1, 1, 1)
         if input_gain is not None: wm = wm * input_gain.expand(n, w.shape[1]).reshape(n, 1, -1, 1, 1)
+        if pointwise:
+            y = torch.bmm(wm.reshape(n, *w.shape[:2]).to(x.dtype), x.reshape(n, w.shape[1], -1))
+            return y.reshape(n, -1, *x.shape[2:])
         y = F.conv2d(x.reshape(1, -1, *x.shape[2:]), wm.reshape(-1, *w.shape[1:]).to(x.dtype), padding=padding, groups=n)
         return y.reshape(n, -1, *y.shape[2:])
     scale = s if input_gain is None else s * input_gain.expand(n, w.shape[1])
