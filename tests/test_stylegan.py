@@ -178,6 +178,25 @@ def test_interface_and_fast_equals_ref(name):
     with pytest.raises(UserError, match="noise_mode"):
         G.synthesis(ws, noise_mode="loud")
 
+def test_stylegan2_inference_path_matches_autograd_path_and_sees_weight_updates():
+    "No-grad StyleGAN2 (channels-last, cached per-weight terms) equals the autograd path, also after an in-place update."
+    G = load_generator(DATA / "stylegan2-tiny.safetensors")
+    ws = G.mapping(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0)), None).detach()
+    def both():
+        with torch.no_grad(): fast = G.synthesis(ws, noise_mode="const")
+        plain = G.synthesis(ws, noise_mode="const").detach()        # grad mode: NCHW, nothing cached
+        assert fast.is_contiguous() and (fast - plain).abs().max() < 1e-5
+        return fast
+    before = both()
+    with torch.no_grad():
+        for name, p in G.synthesis.named_parameters():
+            if name.endswith("conv0.weight"):                           # in place: same tensor, new version
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * p.std())
+    after = both()
+    assert (after - before).abs().max() > 1e-3                        # the update was seen, not a stale cache
+    H = load_generator(DATA / "stylegan2-tiny.safetensors")            # a second generator, same shapes
+    with torch.no_grad(): assert torch.equal(H.synthesis(ws, noise_mode="const"), before)
+
 def _golden_inputs():
     from safetensors.torch import load_file
     return load_file(str(DATA / "stylegan_golden.safetensors"))
