@@ -38,10 +38,17 @@ def _frozen(key: str, w: torch.Tensor, fn):
     _FROZEN[(key, id(w))] = (weakref.ref(w), w._version, v)
     return v
 
+def _format(x) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+
 def _conv_up2(x, w, f, groups: int = 1):
     "Transposed 3×3 convolution with stride 2, then the low-pass filter: `conv2d_resample(up=2, padding=1)`."
     o, i, kh, kw = w.shape
-    if groups == 1: w = _frozen("t", w, lambda w: w.transpose(0, 1).contiguous())
+    if groups == 1 and torch.is_grad_enabled(): w = w.transpose(0, 1)
+    elif groups == 1:
+        fmt = _format(x)
+        w = _frozen(f"t{fmt}", w, lambda w: w.transpose(0, 1).contiguous(memory_format=fmt))
     else: w = w.reshape(groups, o // groups, i, kh, kw).transpose(1, 2).reshape(groups * i, o // groups, kh, kw)
     x = F.conv_transpose2d(x, w, stride=2, groups=groups)
     fw = f.shape[-1]
@@ -63,9 +70,11 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
     if fused is None: fused = n == 1
     if not fused:
         # demodulation without the per-sample weights [N, O, I, k, k]: Σ_i,k (s_i w_oik)² = (s² @ Σ_k w²ᵀ)_o
-        wsq = _frozen("sq", weight, lambda w: w.square().sum(dim=[2, 3]).t().contiguous()) if demodulate else None
+        wsq = _frozen("sq", weight, lambda w: w.square().sum(dim=[2, 3]).t()) if demodulate else None
         dcoefs = (styles.square() @ wsq + 1e-8).rsqrt() if demodulate else None
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        if up != 2 and _format(x) == torch.channels_last:   # oneDNN wants the weight in the input's layout: once
+            weight = _frozen("cl", weight, lambda w: w.contiguous(memory_format=torch.channels_last))
         x = _conv_up2(x, weight, resample_filter) if up == 2 else F.conv2d(x, weight, padding=padding)
         if demodulate and noise is not None: return torch.addcmul(noise.to(x.dtype), x, dcoefs.reshape(n, -1, 1, 1))  # one pass
         if demodulate: x = x * dcoefs.reshape(n, -1, 1, 1)
