@@ -87,6 +87,7 @@ def markdown(rep: dict) -> str:
     for r in rep["synthesis"]:
         if "error" in r: rows.append(f"| {r['label']} | — | error: {r['error']} | | | | |"); continue
         load = "–".join(f"{v:.1f}" for v in r["load_avg_1min"]) if "load_avg_1min" in r else "—"
+        if "rerun" in r: load += f" (rerun {r['rerun']})"
         rows.append(f"| {r['label']} | {r['batch']} | {r['ours_s']:.3f} | " + (f"{r['nvlabs_s']:.3f} | {r['speedup']:.2f}× | "
                     f"{r['max_abs_diff']:.1e} |" if "nvlabs_s" in r else "— | — | — |") + f" {load} |")
     rows += ["", "| figure | value |", "|---|---|"]
@@ -112,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", nargs="*", choices=["synthesis", "stage0", "stage3", "generate"], help="sections to run (default all)")
     p.add_argument("--rows", nargs="*", help="synthesis rows whose label contains one of these strings (default all), e.g. 'StyleGAN2'")
+    p.add_argument("--merge", action="store_true", help="rerun rows into the existing <machine>.json: replace the rows and "
+                   "sections run now (marked `rerun` with their date and commit), keep the rest")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for <machine>.json and .md")
     p.add_argument("--one", help=argparse.SUPPRESS)     # internal: one synthesis figure in this process
     a = p.parse_args(argv)
@@ -146,6 +149,14 @@ def main(argv=None) -> int:
         print(json.dumps(rep["generate"]), flush=True)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     stem = out / machine_slug()
+    if a.merge and stem.with_suffix(".json").is_file():   # a row that looked off (e.g. another job took a core), rerun
+        old = json.loads(stem.with_suffix(".json").read_text())
+        mark = {"rerun": f"{rep['date']} {(commit or 'unknown')[:7]}"}
+        new = {r["label"]: {**r, **mark} for r in rep["synthesis"]}
+        rep["synthesis"] = [new.pop(r["label"], r) for r in old.get("synthesis", [])] + list(new.values())
+        for k in ("stage0", "stage3", "generate"):
+            rep[k] = [{**r, **mark} for r in rep[k]] if k in sections else old.get(k, [])
+        rep = {**old, **{k: rep[k] for k in ("synthesis", "stage0", "stage3", "generate")}}
     stem.with_suffix(".json").write_text(json.dumps(rep, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(rep))
     print(f"wrote {stem}.json and {stem}.md")
