@@ -53,13 +53,15 @@ def synthesis_one(config: str, overrides: dict, batch: int, repeat: int, threads
         N.load_state_dict(G.state_dict(), strict=True)
         sides["nvlabs"] = lambda: N.synthesis(ws, noise_mode="const", force_fp32=True)
     runs = {k: [] for k in sides}
+    load0 = os.getloadavg()[0]
     with torch.inference_mode():
         outs = {k: f() for k, f in sides.items()}          # warm-up (filters, allocator) and the images compared
         for _ in range(repeat):
             for k, f in sides.items():
                 t = time.perf_counter(); f(); runs[k].append(time.perf_counter() - t)
     rec = {"config": config, "overrides": overrides, "resolution": G.img_resolution, "batch": batch, "threads": threads,
-           "ours_s": round(statistics.median(runs["ours"]), 4), "ours_runs_s": [round(r, 4) for r in runs["ours"]]}
+           "ours_s": round(statistics.median(runs["ours"]), 4), "ours_runs_s": [round(r, 4) for r in runs["ours"]],
+           "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}   # before and after: other jobs on the machine
     if nvlabs:
         nv = statistics.median(runs["nvlabs"])
         rec.update(nvlabs_s=round(nv, 4), nvlabs_runs_s=[round(r, 4) for r in runs["nvlabs"]],
@@ -81,11 +83,13 @@ def markdown(rep: dict) -> str:
     rows = [f"# Benchmarks on {m['cpu']} ({m['cores']} cores), torch {m['torch']}", "",
             f"{rep['date']}, commit {rep['git_commit'] or 'unknown'}; `python benchmarks/report.py"
             + (" --nvlabs PATH`" if rep["nvlabs"] else "`") + f", medians of {rep['repeat']}.", "",
-            "| synthesis | batch | ours (s) | NVlabs (s) | ours vs NVlabs | max abs diff |", "|---|---|---|---|---|---|"]
+            "| synthesis | batch | ours (s) | NVlabs (s) | ours vs NVlabs | max abs diff | load avg (1 min) |", "|---|---|---|---|---|---|---|"]
     for r in rep["synthesis"]:
-        if "error" in r: rows.append(f"| {r['label']} | — | error: {r['error']} | | | |"); continue
+        if "error" in r: rows.append(f"| {r['label']} | — | error: {r['error']} | | | | |"); continue
+        load = "–".join(f"{v:.1f}" for v in r["load_avg_1min"]) if "load_avg_1min" in r else "—"
+        if "rerun" in r: load += f" (rerun {r['rerun']})"
         rows.append(f"| {r['label']} | {r['batch']} | {r['ours_s']:.3f} | " + (f"{r['nvlabs_s']:.3f} | {r['speedup']:.2f}× | "
-                    f"{r['max_abs_diff']:.1e} |" if "nvlabs_s" in r else "— | — | — |"))
+                    f"{r['max_abs_diff']:.1e} |" if "nvlabs_s" in r else "— | — | — |") + f" {load} |")
     rows += ["", "| figure | value |", "|---|---|"]
     for r in rep["stage0"]:
         rows.append(f"| stage 0 step, {r.get('config', '?')} (batch {r.get('batch_size', '?')}) | "
@@ -96,7 +100,8 @@ def markdown(rep: dict) -> str:
     for r in rep["generate"]:
         if "error" in r: rows.append(f"| generate | error: {r['error']} |"); continue
         what = f"generate, {r['config']} bundle, {r['sound_s']:g} s of sound at {r['fps']:g} fps"
-        rows.append(f"| {what} (end to end) | {r['end_to_end_s']:.2f} s |")
+        load = f", load avg {r['load_avg_1min']:.1f}" if "load_avg_1min" in r else ""
+        rows.append(f"| {what} (end to end{load}) | {r['end_to_end_s']:.2f} s |")
         rows.append(f"| {what} (peak RSS) | {r['peak_rss_mb']:.0f} MB |")
     return "\n".join(rows) + "\n"
 
@@ -107,6 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", nargs="*", choices=["synthesis", "stage0", "stage3", "generate"], help="sections to run (default all)")
+    p.add_argument("--rows", nargs="*", help="synthesis rows whose label contains one of these strings (default all), e.g. 'StyleGAN2'")
+    p.add_argument("--merge", action="store_true", help="rerun rows into the existing <machine>.json: replace the rows and "
+                   "sections run now (marked `rerun` with their date and commit), keep the rest")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for <machine>.json and .md")
     p.add_argument("--one", help=argparse.SUPPRESS)     # internal: one synthesis figure in this process
     a = p.parse_args(argv)
@@ -124,6 +132,7 @@ def main(argv=None) -> int:
     py = sys.executable
     if "synthesis" in sections:
         for label, config, over, batch in SYNTHESIS:
+            if a.rows and not any(k in label for k in a.rows): continue
             cmd = [py, __file__, "--one", json.dumps([config, over, batch]), "--repeat", str(a.repeat), "--threads", str(a.threads)]
             if a.nvlabs: cmd += ["--nvlabs", a.nvlabs]
             r = _lines(cmd)[-1]
@@ -140,6 +149,14 @@ def main(argv=None) -> int:
         print(json.dumps(rep["generate"]), flush=True)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     stem = out / machine_slug()
+    if a.merge and stem.with_suffix(".json").is_file():   # a row that looked off (e.g. another job took a core), rerun
+        old = json.loads(stem.with_suffix(".json").read_text())
+        mark = {"rerun": f"{rep['date']} {(commit or 'unknown')[:7]}"}
+        new = {r["label"]: {**r, **mark} for r in rep["synthesis"]}
+        rep["synthesis"] = [new.pop(r["label"], r) for r in old.get("synthesis", [])] + list(new.values())
+        for k in ("stage0", "stage3", "generate"):
+            rep[k] = [{**r, **mark} for r in rep[k]] if k in sections else old.get(k, [])
+        rep = {**old, **{k: rep[k] for k in ("synthesis", "stage0", "stage3", "generate")}}
     stem.with_suffix(".json").write_text(json.dumps(rep, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(rep))
     print(f"wrote {stem}.json and {stem}.md")

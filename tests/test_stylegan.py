@@ -39,6 +39,29 @@ def test_filtered_lrelu_fast_matches_ref(up, down, taps_u, taps_d, radial, pad):
         assert (out - ref).abs().max() < 1e-5, impl
     assert ref.abs().max() > 0.1  # not a trivially zero comparison
 
+@pytest.mark.parametrize("radial", [False, True])
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_filtered_lrelu_no_grad_path_chunked_banded_threaded(monkeypatch, radial, mode):
+    "The no-grad path (products into output slices, chunks on worker threads) with many chunks and banded matrices."
+    import sound_video_gen.generators.ops as ops
+    monkeypatch.setattr(ops, "CHUNK_ELEMENTS", 4000)   # several chunks of channels (and an uneven last one)
+    monkeypatch.setattr(ops, "BLOCK", 8)               # several bands per axis matrix
+    ops._MATRICES.clear()
+    torch.manual_seed(0)
+    x, b = torch.randn(3, 7, 21, 19) * 3, torch.randn(7)
+    fu = design_lowpass_filter(12, 2.0, 2.0, 16.0)
+    fd = design_lowpass_filter(12, 2.0, 2.0, 16.0, radial=radial)
+    kw = dict(fu=fu, fd=fd, b=b, up=2, down=2, padding=[7, 6, 8, 5], clamp=1.5)
+    ref = filtered_lrelu(x, **kw, impl="ref")
+    with (torch.no_grad() if mode == "no_grad" else torch.inference_mode()):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = filtered_lrelu(x, **kw)
+            assert out.shape == ref.shape and out.is_contiguous()
+            assert (out - ref).abs().max() < 1e-5, threads
+    torch.set_num_threads(2)
+    ops._MATRICES.clear()
+
 def _bias_act_plain(x, b, alpha, gain, clamp):
     y = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x
     if alpha is not None: y = torch.nn.functional.leaky_relu(y, alpha)
@@ -123,6 +146,15 @@ def test_modulated_conv_fused_equals_unfused(demod):
     b = modconv2(x, w, s, up=2, padding=1, resample_filter=f, demodulate=demod, fused=False)
     assert a.shape == (3, 6, 16, 16) and (a - b).abs().max() < 1e-5
 
+def test_modulated_conv_pointwise_is_a_batched_product():
+    "1×1 modulated convs (config R, ToRGB) default to one bmm with per-sample weights: same values and gradients."
+    torch.manual_seed(0)
+    x, w, s = torch.randn(3, 4, 8, 8, requires_grad=True), torch.randn(6, 4, 1, 1, requires_grad=True), torch.randn(3, 4)
+    outs = [modulated_conv2d(x, w, s, input_gain=torch.tensor(0.5), fused=f) for f in (None, False)]
+    assert (outs[0] - outs[1]).abs().max() < 1e-5
+    g = [torch.autograd.grad(o.square().sum(), [x, w]) for o in outs]
+    for u, v in zip(*g): assert (u - v).abs().max() < 1e-4 * max(1, float(v.abs().max()))
+
 # ---------------------------------------------------------------- generators
 
 @pytest.mark.parametrize("name", TINY)
@@ -145,6 +177,25 @@ def test_interface_and_fast_equals_ref(name):
         G.synthesis(ws[:, :-1])
     with pytest.raises(UserError, match="noise_mode"):
         G.synthesis(ws, noise_mode="loud")
+
+def test_stylegan2_inference_path_matches_autograd_path_and_sees_weight_updates():
+    "No-grad StyleGAN2 (channels-last, cached per-weight terms) equals the autograd path, also after an in-place update."
+    G = load_generator(DATA / "stylegan2-tiny.safetensors")
+    ws = G.mapping(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0)), None).detach()
+    def both():
+        with torch.no_grad(): fast = G.synthesis(ws, noise_mode="const")
+        plain = G.synthesis(ws, noise_mode="const").detach()        # grad mode: NCHW, nothing cached
+        assert fast.is_contiguous() and (fast - plain).abs().max() < 1e-5
+        return fast
+    before = both()
+    with torch.no_grad():
+        for name, p in G.synthesis.named_parameters():
+            if name.endswith("conv0.weight"):                           # in place: same tensor, new version
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * p.std())
+    after = both()
+    assert (after - before).abs().max() > 1e-3                        # the update was seen, not a stale cache
+    H = load_generator(DATA / "stylegan2-tiny.safetensors")            # a second generator, same shapes
+    with torch.no_grad(): assert torch.equal(H.synthesis(ws, noise_mode="const"), before)
 
 def _golden_inputs():
     from safetensors.torch import load_file

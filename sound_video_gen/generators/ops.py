@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from ..core import UserError
 
 # %% auto #0
-__all__ = ['CHUNK_ELEMENTS', 'BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu', 'bias_act', 'FullyConnectedLayer',
-           'normalize_2nd_moment', 'modulated_conv2d']
+__all__ = ['CHUNK_ELEMENTS', 'PARALLEL_CHUNKS', 'BLOCK', 'DOWN_BLOCK', 'FILTER_THREADS', 'upfirdn2d', 'filtered_lrelu',
+           'bias_act', 'FullyConnectedLayer', 'normalize_2nd_moment', 'modulated_conv2d']
 
 # %% ../../nbs/01b_generators.ops.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -107,34 +107,40 @@ def _axis_matrix(f, L: int, up: int, down: int, p0: int, p1: int, gain: float, d
         _MATRICES[key] = m
     return m
 
-BLOCK = 128  # output samples per block of a banded axis matrix
+_USE_OUT = True  # private: False sends no-grad calls through the autograd loop too (A/B benchmarks)
+PARALLEL_CHUNKS = True
+BLOCK = 32  # output samples per block of a banded upsampling matrix
+DOWN_BLOCK = 16  # output samples per block of a banded downsampling matrix (each reads `down` times as many inputs)
 FILTER_THREADS = None  # CPU threads for the chunked filter loop (None = torch's setting; 1 helps on a busy machine)
 
+def _block(m) -> int: return BLOCK if m.shape[1] >= m.shape[0] else DOWN_BLOCK
+
 def _bands(m):
-    "Split x @ m into column blocks of BLOCK outputs, each reading only the input rows it needs."
-    key = ("bands", m.data_ptr(), tuple(m.shape))
+    "Split x @ m into column blocks of `_block(m)` outputs, each reading only the input rows it needs."
+    blk = _block(m)
+    key = ("bands", m.data_ptr(), tuple(m.shape), blk)
     b = _MATRICES.get(key)
     if b is None:
         nz, b = (m != 0), []
-        for j0 in range(0, m.shape[1], BLOCK):
-            j1 = min(j0 + BLOCK, m.shape[1])
+        for j0 in range(0, m.shape[1], blk):
+            j1 = min(j0 + blk, m.shape[1])
             rows = nz[:, j0:j1].any(1).nonzero().flatten()
             i0, i1 = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 1)
-            b.append((i0, i1, m[i0:i1, j0:j1].contiguous(), m[i0:i1, j0:j1].t().contiguous()))
+            b.append((j0, i0, i1, m[i0:i1, j0:j1].contiguous(), m[i0:i1, j0:j1].t().contiguous()))
         _MATRICES[key] = b
     return b
 
 def _apply_w(x, m):
     "x @ m along the last axis (banded when the axis is long)."
-    if m.shape[1] <= BLOCK: return torch.matmul(x, m)
-    return torch.cat([torch.matmul(x[..., i0:i1], blk) for i0, i1, blk, _ in _bands(m)], -1)
+    if m.shape[1] <= _block(m): return torch.matmul(x, m)
+    return torch.cat([torch.matmul(x[..., i0:i1], blk) for _, i0, i1, blk, _ in _bands(m)], -1)
 
 def _apply_h(x, m):
     "The same resampling along the second-to-last axis: m.T @ x."
-    if m.shape[1] <= BLOCK: return torch.matmul(m.t(), x)
-    return torch.cat([torch.matmul(blk_t, x[..., i0:i1, :]) for i0, i1, _, blk_t in _bands(m)], -2)
+    if m.shape[1] <= _block(m): return torch.matmul(m.t(), x)
+    return torch.cat([torch.matmul(blk_t, x[..., i0:i1, :]) for _, i0, i1, _, blk_t in _bands(m)], -2)
 
-def _filtered_lrelu_matmul(x, fu, fd, up, down, padding, gain, slope, clamp):
+def _filtered_lrelu_matmul(x, fu, fd, b, up, down, padding, gain, slope, clamp):
     "Each axis as a small banded matrix, processed in cache-sized chunks of channels (no zero is stored or multiplied)."
     px0, px1, py0, py1 = _parse_padding(padding)
     n, c, h, w = x.shape
@@ -148,18 +154,30 @@ def _filtered_lrelu_matmul(x, fu, fd, up, down, padding, gain, slope, clamp):
         dh = _axis_matrix(fd, ht, 1, down, 0, 0, 1.0, dev, dt)
     else:
         k2 = fd.flip([0, 1]).to(dt)[None, None]
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    inplace = not (torch.is_grad_enabled() and (x.requires_grad or (b is not None and b.requires_grad)))
+    bn = None if b is None else b.to(dt).repeat(n)          # the bias of each row of xf
+    if b is not None and not (inplace and _USE_OUT): x, bn = x + b.to(dt).reshape(1, -1, 1, 1), None
     xf = x.reshape(n * c, h, w)
     cpu = x.device.type == "cpu"
     step = max(1, CHUNK_ELEMENTS // (ht * wt)) if cpu else n * c
     threads = torch.get_num_threads()
     if cpu and FILTER_THREADS and threads > FILTER_THREADS: torch.set_num_threads(FILTER_THREADS)
+    workers = 1
+    if inplace and _USE_OUT and cpu and torch.get_num_threads() > 1 and PARALLEL_CHUNKS:
+        workers = torch.get_num_threads()
+        k = -(-(n * c) // step)
+        step = -(-(n * c) // (-(-k // workers) * workers))    # a multiple of `workers` chunks, evenly sized
+        torch.set_num_threads(1)
     try:
-        outs = _filter_chunks(xf, step, uw, uh, dw if not radial else None, dh if not radial else None,
-                              k2 if radial else None, fd, down, slope, clamp, inplace)
+        if inplace and _USE_OUT:   # no autograd: every matrix product writes straight into its slice of a preallocated output
+            y = _filter_chunks_out(xf, step, uw, uh, dw if not radial else None, dh if not radial else None,
+                                   k2 if radial else None, fd, down, slope, clamp, workers, bn)
+        else:
+            outs = _filter_chunks(xf, step, uw, uh, dw if not radial else None, dh if not radial else None,
+                                  k2 if radial else None, fd, down, slope, clamp, inplace)
+            y = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
     finally:
         if torch.get_num_threads() != threads: torch.set_num_threads(threads)
-    y = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
     return y.reshape(n, c, *y.shape[1:])
 
 def _filter_chunks(xf, step, uw, uh, dw, dh, k2, fd, down, slope, clamp, inplace):
@@ -176,6 +194,65 @@ def _filter_chunks(xf, step, uw, uh, dw, dh, k2, fd, down, slope, clamp, inplace
         outs.append(t)
     return outs
 
+def _mm_w(x, m, out):
+    "out = x @ m for 2-D x [R, L]: the banded blocks write into column slices of `out` (no concatenation)."
+    if m.shape[1] <= _block(m): return torch.mm(x, m, out=out)
+    for j0, i0, i1, blk, _ in _bands(m): torch.mm(x[:, i0:i1], blk, out=out[:, j0:j0 + blk.shape[1]])
+    return out
+
+def _mm_h(x, m, out):
+    "out = m.T @ x for 2-D x [L, N]: the banded blocks write into row slices of `out`."
+    if m.shape[1] <= _block(m): return torch.mm(m.t(), x, out=out)
+    for j0, i0, i1, _, blk_t in _bands(m): torch.mm(blk_t, x[i0:i1], out=out[j0:j0 + blk_t.shape[0]])
+    return out
+
+_POOL: dict = {}
+
+def _pool(workers: int):
+    "A process-wide thread pool for the filter chunks (torch ops release the GIL)."
+    if workers not in _POOL:
+        import concurrent.futures
+        _POOL[workers] = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="filtered_lrelu")
+    return _POOL[workers]
+
+def _filter_chunks_out(xf, step, uw, uh, dw, dh, k2, fd, down, slope, clamp, workers: int = 1, bn=None):
+    "The no-grad filter loop: products write into slices of one output; chunks run on `workers` threads of one core each."
+    nc, h, w = xf.shape
+    hu, wu = uh.shape[1], uw.shape[1]
+    if k2 is None: ho, wo = dh.shape[1], dw.shape[1]
+    else: ho, wo = (hu - fd.shape[0]) // down + 1, (wu - fd.shape[1]) // down + 1
+    y = xf.new_empty((ho, nc, wo) if k2 is None else (nc, ho, wo))
+    yv = y.view(ho, nc * wo)
+    def one(i):
+        r = min(step, nc - i)
+        if k2 is not None:   # radial: channels last [H, W, r], where the 2-D depthwise convolution is fastest
+            xc = xf[i:i + r] if bn is None else xf[i:i + r] + bn[i:i + r, None, None]
+            t1 = _mm_w(xc.reshape(r * h, w), uw, xf.new_empty(r * h, wu))
+            t1 = t1.view(r, h, wu).permute(1, 2, 0).contiguous()                  # [h, wu, r]
+            t2 = _mm_h(t1.view(h, wu * r), uh, xf.new_empty(hu, wu * r))         # [hu, wu, r]
+            if slope != 1: F.leaky_relu_(t2, slope)
+            if clamp is not None: t2.clamp_(-clamp, clamp)
+            t = t2.view(1, hu, wu, r).permute(0, 3, 1, 2)
+            y[i:i + r] = F.conv2d(t, k2.expand(r, 1, *fd.shape), stride=down, groups=r)[0]
+            return
+        xc = xf[i:i + r].transpose(0, 1)                                     # height-major [h, r, w], with the bias
+        xc = xc.contiguous() if bn is None else torch.add(xc, bn[None, i:i + r, None], out=xf.new_empty(h, r, w))
+        t1 = _mm_w(xc.view(h * r, w), uw, xf.new_empty(h * r, wu))          # [h, r, wu]
+        t2 = _mm_h(t1.view(h, r * wu), uh, xf.new_empty(hu, r * wu))        # [hu, r, wu]
+        if slope != 1: F.leaky_relu_(t2, slope)
+        if clamp is not None: t2.clamp_(-clamp, clamp)
+        t3 = _mm_w(t2.view(hu * r, wu), dw, xf.new_empty(hu * r, wo))      # [hu, r, wo]
+        _mm_h(t3.view(hu, r * wo), dh, yv[:, i * wo:(i + r) * wo])
+    starts = range(0, nc, step)
+    if workers > 1 and len(starts) > 1:
+        mode = torch.is_inference_mode_enabled()   # grad and inference modes are per thread: carry the caller's
+        def job(i):
+            with torch.inference_mode(mode), torch.no_grad(): one(i)
+        list(_pool(workers).map(job, starts))
+    else:
+        for i in starts: one(i)
+    return y if k2 is not None else y.transpose(0, 1).contiguous()
+
 def filtered_lrelu(x: torch.Tensor,  # [N, C, H, W]
                    fu: torch.Tensor | None = None,  # upsampling filter: [taps] or None
                    fd: torch.Tensor | None = None,  # downsampling filter: [taps], [h, w] or None
@@ -189,10 +266,10 @@ def filtered_lrelu(x: torch.Tensor,  # [N, C, H, W]
                   ) -> torch.Tensor:
     "Bias, upsample, leaky ReLU, clamp, downsample: StyleGAN3's alias-free activation."
     if impl not in ("fast", "poly", "ref"): raise UserError(f"filtered_lrelu impl must be 'fast', 'poly' or 'ref', got {impl!r}.")
-    if b is not None: x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     if fu is not None and fu.ndim == 2: impl = "ref"          # 2-D upsampling filters never occur in StyleGAN3
     if impl == "fast" and gain > 0:
-        return _filtered_lrelu_matmul(x, fu, fd, up, down, padding, gain, slope, clamp)
+        return _filtered_lrelu_matmul(x, fu, fd, b, up, down, padding, gain, slope, clamp)
+    if b is not None: x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     if impl == "ref":
         x = upfirdn2d(x, fu, up=up, padding=padding, gain=up ** 2)
     else:
@@ -286,7 +363,7 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
                      s: torch.Tensor,  # styles [N, I]
                      demodulate: bool = True, padding: int = 0,
                      input_gain: torch.Tensor | None = None,  # scale of the input channels: [] or [I]
-                     fused: bool | None = None,  # grouped conv (True) or scale activations (False); None: by batch size
+                     fused: bool | None = None,  # per-sample weights (True) or scale activations (False); None: batch 1 or 1×1
                     ) -> torch.Tensor:
     "StyleGAN3's modulated convolution (weights pre-normalised, then modulated and demodulated)."
     n = x.shape[0]
@@ -295,10 +372,14 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
         s = s * s.square().mean().rsqrt()
     wm = w.unsqueeze(0) * s.reshape(n, 1, -1, 1, 1)
     dcoefs = (wm.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
-    if fused is None: fused = n == 1
+    pointwise = w.shape[2] == w.shape[3] == 1 and padding == 0   # 1×1 (config R, ToRGB): one batched matrix product
+    if fused is None: fused = n == 1 or pointwise
     if fused:
         if demodulate: wm = wm * dcoefs.reshape(n, -1, 1, 1, 1)
         if input_gain is not None: wm = wm * input_gain.expand(n, w.shape[1]).reshape(n, 1, -1, 1, 1)
+        if pointwise:
+            y = torch.bmm(wm.reshape(n, *w.shape[:2]).to(x.dtype), x.reshape(n, w.shape[1], -1))
+            return y.reshape(n, -1, *x.shape[2:])
         y = F.conv2d(x.reshape(1, -1, *x.shape[2:]), wm.reshape(-1, *w.shape[1:]).to(x.dtype), padding=padding, groups=n)
         return y.reshape(n, -1, *y.shape[2:])
     scale = s if input_gain is None else s * input_gain.expand(n, w.shape[1])

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #96689cb2
 from __future__ import annotations
-import contextlib, contextvars
+import contextlib, contextvars, weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +16,8 @@ from .ops import FullyConnectedLayer, bias_act, upfirdn2d
 from .stylegan3 import MappingNetwork
 
 # %% auto #0
-__all__ = ['setup_filter', 'modulated_conv2d', 'noise_rows', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',
-           'StyleGAN2Config', 'StyleGAN2Generator']
+__all__ = ['CHANNELS_LAST', 'setup_filter', 'modulated_conv2d', 'noise_rows', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock',
+           'SynthesisNetwork', 'StyleGAN2Config', 'StyleGAN2Generator']
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #9c53cdd3
 def setup_filter(f=(1, 3, 3, 1)) -> torch.Tensor:
@@ -26,10 +26,29 @@ def setup_filter(f=(1, 3, 3, 1)) -> torch.Tensor:
     if f.ndim == 1 and f.numel() < 8: f = f.ger(f)
     return f / f.sum()
 
+_FROZEN: dict = {}
+
+def _frozen(key: str, w: torch.Tensor, fn):
+    "`fn(w)`, cached per weight tensor (and its version) while autograd is off: frozen weights need it once."
+    if torch.is_grad_enabled() or w.requires_grad or w.is_inference(): return fn(w)
+    hit = _FROZEN.get((key, id(w)))
+    if hit is not None and hit[0]() is w and hit[1] == w._version: return hit[2]   # the same live tensor, unchanged
+    if len(_FROZEN) > 1024: _FROZEN.clear()
+    v = fn(w)
+    _FROZEN[(key, id(w))] = (weakref.ref(w), w._version, v)
+    return v
+
+def _format(x) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+
 def _conv_up2(x, w, f, groups: int = 1):
     "Transposed 3×3 convolution with stride 2, then the low-pass filter: `conv2d_resample(up=2, padding=1)`."
     o, i, kh, kw = w.shape
-    if groups == 1: w = w.transpose(0, 1)
+    if groups == 1 and torch.is_grad_enabled(): w = w.transpose(0, 1)
+    elif groups == 1:
+        fmt = _format(x)
+        w = _frozen(f"t{fmt}", w, lambda w: w.transpose(0, 1).contiguous(memory_format=fmt))
     else: w = w.reshape(groups, o // groups, i, kh, kw).transpose(1, 2).reshape(groups * i, o // groups, kh, kw)
     x = F.conv_transpose2d(x, w, stride=2, groups=groups)
     fw = f.shape[-1]
@@ -51,8 +70,11 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
     if fused is None: fused = n == 1
     if not fused:
         # demodulation without the per-sample weights [N, O, I, k, k]: Σ_i,k (s_i w_oik)² = (s² @ Σ_k w²ᵀ)_o
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None
+        wsq = _frozen("sq", weight, lambda w: w.square().sum(dim=[2, 3]).t()) if demodulate else None
+        dcoefs = (styles.square() @ wsq + 1e-8).rsqrt() if demodulate else None
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        if up != 2 and _format(x) == torch.channels_last:   # oneDNN wants the weight in the input's layout: once
+            weight = _frozen("cl", weight, lambda w: w.contiguous(memory_format=torch.channels_last))
         x = _conv_up2(x, weight, resample_filter) if up == 2 else F.conv2d(x, weight, padding=padding)
         if demodulate and noise is not None: return torch.addcmul(noise.to(x.dtype), x, dcoefs.reshape(n, -1, 1, 1))  # one pass
         if demodulate: x = x * dcoefs.reshape(n, -1, 1, 1)
@@ -144,16 +166,19 @@ class SynthesisBlock(torch.nn.Module):
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
         self.num_torgb += 1
 
-    def forward(self, x, img, ws, noise_mode: str = "random", fused_modconv: bool | None = None):
+    def forward(self, x, img, ws, noise_mode: str = "random", fused_modconv: bool | None = None, channels_last: bool = False):
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const.to(torch.float32).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            if channels_last: x = x.contiguous(memory_format=torch.channels_last)   # every layer after keeps it
         else:
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
         x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
         if img is not None: img = upfirdn2d(img, self.resample_filter, up=2, padding=[2, 1, 2, 1], gain=4)
         y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
         return x, (img + y if img is not None else y)
+
+CHANNELS_LAST = True  # without autograd, run the feature maps channels-last (NHWC) and the convolutions unfused
 
 class SynthesisNetwork(torch.nn.Module):
     "w+ [N, num_ws, w_dim] → image [N, C, R, R]."
@@ -176,13 +201,16 @@ class SynthesisNetwork(torch.nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise UserError(f"ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}.")
         ws = ws.to(torch.float32)
+        cl = CHANNELS_LAST and not torch.is_grad_enabled()   # inference: NHWC feature maps (training keeps NCHW)
+        if cl and fused_modconv is None: fused_modconv = False
         x = img = None
         idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            x, img = block(x, img, ws.narrow(1, idx, block.num_conv + block.num_torgb), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x, img = block(x, img, ws.narrow(1, idx, block.num_conv + block.num_torgb), noise_mode=noise_mode,
+                           fused_modconv=fused_modconv, channels_last=cl)
             idx += block.num_conv
-        return img
+        return img.contiguous()
 
 # %% ../../nbs/03_generators.stylegan2.ipynb #21dc2425
 @dataclass
