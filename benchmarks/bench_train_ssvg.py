@@ -5,7 +5,8 @@ Prints one JSON line per figure. Configs:
   demo   ssvg-tiny encoder widths on stylegan2-64 (64x64), tiny CLIP and F_a, batch 2 x 6 frames;
   paper  ssvg-paper (IR-SE-50 at 256^2, GRUs of 512) on stylegan3-t-paper (256x256), ViT-B-32 and the paper
          F_a (ResNet-50), batch 1 x 2 frames — random weights of the real architectures (the cost is the same).
-Data are random tensors in memory, so the figure is the model's cost, not the loader's.
+Data are random tensors in memory, so the figure is the model's cost, not the loader's. Weights are seeded, so two
+versions of the code can be compared at the same numbers: `first_step` holds the first step's losses and gradient norm.
 
     python benchmarks/bench_train_ssvg.py [--configs tiny demo paper] [--steps 3] [--threads 2] [--device cpu]
 """
@@ -26,6 +27,7 @@ class RandomClips(torch.utils.data.Dataset):
 
 
 def setup(name):
+    torch.manual_seed(0)
     from sound_video_gen.core import get_config
     from sound_video_gen.generators.factory import create_generator
     from sound_video_gen.multimodal.clip import load_clip
@@ -61,17 +63,19 @@ def main():
             cfg = SSVGTrainConfig(model=model, discriminator=disc, generator="(in memory)", clip="(in memory)",
                                   run_dir=d, max_steps=a.steps + 1, batch_size=batch, log_every=1, ckpt_every=0,
                                   sample_every=0, progress=False, device=a.device)
-            last = [time.perf_counter()]
+            last, first = [time.perf_counter()], {}
             def on_step(step, rec):
                 now = time.perf_counter(); times.append(now - last[0]); last[0] = now
+                if step == 1: first.update({k: v for k, v in rec.items() if k not in ("step", "time")})
             train_ssvg(cfg, data, G=G, clip=clip, audio_encoder=fa, on_step=on_step)
-        steady = times[1:]  # the first step pays for allocation and warm-up
-        s = sum(steady) / len(steady)
+        steady = sorted(times[1:-1] if len(times) > 3 else times[1:])  # the first pays for warm-up, the last for the save
+        s = steady[len(steady) // 2]
         dev = a.device if a.device != "cpu" else f"{platform.machine()} cpu, {a.threads} threads"
         print(json.dumps({"benchmark": "train_ssvg", "config": name, "device": dev, "resolution": G.img_resolution,
-                          "batch": batch, "frames": T, "steps": len(steady), "s_per_step": round(s, 3),
+                          "batch": batch, "frames": T, "steps": len(steady), "s_per_step": round(s, 3),  # the median step
                           "steps_per_s": round(1 / s, 4),
-                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}), flush=True)
+                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                          "first_step": {k: round(float(v), 7) for k, v in first.items()}}), flush=True)
 
 
 if __name__ == "__main__":

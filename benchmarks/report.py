@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                                 "--warmup", "1", "--threads", str(a.threads), "--repeat", str(a.repeat)])
         print(json.dumps(rep["stage0"]), flush=True)
     if "stage3" in sections:
-        rep["stage3"] = _lines([py, str(HERE / "bench_train_ssvg.py"), "--configs", "demo", "--steps", "3", "--threads", str(a.threads)])
+        rep["stage3"] = _lines([py, str(HERE / "bench_train_ssvg.py"), "--configs", "demo", "--steps", "6", "--threads", str(a.threads)])
         print(json.dumps(rep["stage3"]), flush=True)
     if "generate" in sections:
         rep["generate"] = _lines([py, str(HERE / "bench_generate.py"), "--configs", "shipped", "--threads", str(a.threads)], timeout=3600)

@@ -14,9 +14,10 @@ import torch
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'UserError', 'check_regular_file', 'read_json', 'make_dir', 'check_ranges', 'run_cli',
-           'seed_everything', 'get_device', 'Config', 'add_config_dir', 'list_configs', 'config_class',
-           'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'file_sha256', 'flatten_state',
-           'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint', 'load_state_strict']
+           'seed_everything', 'get_device', 'keep_freed_memory', 'Config', 'add_config_dir', 'list_configs',
+           'config_class', 'config_from_dict', 'get_config', 'atomic_path', 'atomic_write_text', 'file_sha256',
+           'flatten_state', 'unflatten_state', 'save_checkpoint', 'read_checkpoint_meta', 'load_checkpoint',
+           'load_state_strict']
 
 # %% ../nbs/00_core.ipynb #9edc7150
 class UserError(Exception):
@@ -135,6 +136,19 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise UserError(f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s).")
     return dev
+
+# %% ../nbs/00_core.ipynb #6621df6a
+def keep_freed_memory(threshold: int = 2**30) -> bool:
+    "Keep freed blocks of up to `threshold` bytes in the process (glibc `mallopt`); False where that is not available."
+    if not 0 < threshold < 2**31: raise UserError(f"threshold must be between 1 and 2**31 - 1 bytes, got {threshold}.")
+    import ctypes, ctypes.util, platform
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc": return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, min(2 * int(threshold), 2**31 - 1)))
+    except (OSError, AttributeError):
+        return False
 
 # %% ../nbs/00_core.ipynb #dcbd14d6
 _SCALARS = {"int": int, "float": float, "bool": bool, "str": str}

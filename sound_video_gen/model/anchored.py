@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..core import Config, UserError, check_ranges
 from .encoder import layer_groups
 
 # %% auto #0
-__all__ = ['AnchoredConfig', 'causal_summary', 'window_loudness', 'AnchoredBlock', 'residual', 'rollout']
+__all__ = ['BLOCK_FRAMES', 'AnchoredConfig', 'causal_summary', 'window_loudness', 'AnchoredBlock', 'blocked_linear',
+           'gru_sequence', 'rollout']
 
 # %% ../../nbs/11a_model.anchored.ipynb #4bf688ca
 @dataclass
@@ -83,21 +85,38 @@ class AnchoredBlock(nn.Module):
         shape = (batch, steps, 2, self.cfg.num_ws, self.cfg.w_dim)
         return self.cfg.noise_std * torch.randn(shape, generator=generator).to(device)
 
-# %% ../../nbs/11a_model.anchored.ipynb #2baa624e
-def residual(self: AnchoredBlock, anchor: torch.Tensor, now: torch.Tensor, loud: torch.Tensor, state: dict,
-             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    "One frame's residual r_t (B, num_ws, w_dim) from the summary s_t, E_a(x_t) (B, num_ws, w_dim) and loudness (B, 2)."
-    B, parts, new = anchor.shape[0], [], {}
-    if self.cfg.detach_inputs: anchor, now = anchor.detach(), now.detach()
-    for k, (a, b) in self.groups.items():
-        x = torch.cat([anchor[:, a:b].flatten(1), (now - anchor)[:, a:b].flatten(1)], 1)
-        if noise is not None: x = x + noise[:, :, a:b].flatten(1, 2).flatten(1)
-        out, new[k] = self.rnns[k](torch.cat([x, loud], 1)[:, None], state[k])
-        r = self.outs[k](out[:, 0]).view(B, b - a, -1)
-        parts.append(self.cfg.bound * torch.tanh(r / self.cfg.bound))
-    return torch.cat(parts, 1), new
+# %% ../../nbs/11a_model.anchored.ipynb #7af8842a
+BLOCK_FRAMES = 16  # frames per matrix product of the input and output layers, aligned to the video's frame index
 
-AnchoredBlock.residual = residual
+def blocked_linear(x: torch.Tensor,          # frames (B, T, in)
+                   weight: torch.Tensor,     # (out, in)
+                   bias: torch.Tensor | None,
+                   t0: int = 0,              # index of x's first frame in the whole video
+                  ) -> torch.Tensor:
+    "F.linear over frames (B, T, out), in products of B·BLOCK_FRAMES rows where frame t is always row t mod BLOCK_FRAMES."
+    B, T, K, p = x.shape[0], x.shape[1], BLOCK_FRAMES, t0 % BLOCK_FRAMES
+    n = -(-(p + T) // K)
+    xp = F.pad(x, (0, 0, p, n * K - p - T))
+    ys = [F.linear(xp[:, i * K:(i + 1) * K].reshape(B * K, -1), weight, bias).view(B, K, -1) for i in range(n)]
+    return torch.cat(ys, 1)[:, p:p + T]
+
+# %% ../../nbs/11a_model.anchored.ipynb #40e59288
+def gru_sequence(gru: nn.GRU, x: torch.Tensor, h: torch.Tensor, t0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "`gru(x, h)` for x (B, T, in) and h (layers, B, H), batch first: (outputs (B, T, H), last hidden (layers, B, H))."
+    last = []
+    for l in range(gru.num_layers):
+        w_ih, w_hh, b_ih, b_hh = (getattr(gru, f"{n}_l{l}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        gi, hl, out = blocked_linear(x, w_ih, b_ih, t0), h[l], []
+        H = hl.shape[-1]
+        for t in range(x.shape[1]):
+            gh = F.linear(hl, w_hh, b_hh)
+            rz = torch.sigmoid(gi[:, t, :2 * H] + gh[:, :2 * H])
+            n = torch.tanh(gi[:, t, 2 * H:] + rz[:, :H] * gh[:, 2 * H:])
+            hl = torch.lerp(n, hl, rz[:, H:])         # (1 - z)·n + z·h
+            out.append(hl)
+        x = torch.stack(out, 1)
+        last.append(hl)
+    return x, torch.stack(last)
 
 # %% ../../nbs/11a_model.anchored.ipynb #82ca14e2
 def rollout(self: AnchoredBlock,
@@ -109,14 +128,21 @@ def rollout(self: AnchoredBlock,
             noise: torch.Tensor | None = None,  # (B, T, 2, num_ws, w_dim), or None: no noise
             state: dict | None = None,        # hidden states from a previous call (continue that rollout)
             return_state: bool = False):
-    "Latents w_t = base + s_t + β·r_t, (B, T, num_ws, w_dim); the residuals are not summed over time."
+    """Latents w_t = base + s_t + β·r_t, (B, T, num_ws, w_dim); the residuals are not summed over time. For each group,
+    r_t = bound·tanh(Linear(GRU([a_t − w_base, E_a(x_t) − s_t] + σε, l_t, l_t − l̄_t)) / bound), all frames at once
+    but the GRU's hidden step. The state holds each group's hidden state and the number of frames so far (`t`)."""
     B, T = anchor.shape[:2]
     state = self.init_state(B, anchor.device) if state is None else state
-    out = []
-    for t in range(T):
-        r, state = self.residual(anchor[:, t], now[:, t], loud[:, t], state, None if noise is None else noise[:, t].to(anchor.dtype))
-        out.append(base + anchor[:, t] + beta * r)
-    ws = torch.stack(out, 1)
-    return (ws, state) if return_state else ws
+    t0 = int(state.get("t", 0))
+    a_in, n_in = (anchor.detach(), now.detach()) if self.cfg.detach_inputs else (anchor, now)
+    parts, new = [], {"t": t0 + T}
+    for k, (a, b) in self.groups.items():
+        x = torch.cat([a_in[:, :, a:b].flatten(2), (n_in - a_in)[:, :, a:b].flatten(2)], 2)
+        if noise is not None: x = x + noise[:, :, :, a:b].to(anchor.dtype).flatten(2)
+        h, new[k] = gru_sequence(self.rnns[k], torch.cat([x, loud], 2), state[k], t0)
+        r = blocked_linear(h, self.outs[k].weight, self.outs[k].bias, t0).view(B, T, b - a, -1)
+        parts.append(self.cfg.bound * torch.tanh(r / self.cfg.bound))
+    ws = base[:, None] + anchor + beta * torch.cat(parts, 2)
+    return (ws, new) if return_state else ws
 
 AnchoredBlock.rollout = rollout

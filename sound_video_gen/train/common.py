@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from sound_video_gen.core import (Config, UserError, atomic_write_text, get_device, load_checkpoint, make_dir,
-                                  read_checkpoint_meta, save_checkpoint, seed_everything)
+from sound_video_gen.core import (Config, UserError, atomic_write_text, get_device, keep_freed_memory, load_checkpoint,
+                                  make_dir, read_checkpoint_meta, save_checkpoint, seed_everything)
 
 __all__ = ["DistEnv", "dist_setup", "dist_teardown", "seed_for_rank", "rng_state", "set_rng_state", "RunDir",
            "ResumeState", "StepBatchSampler", "step_batches", "all_gather_with_grad", "all_gather_nograd",
@@ -66,7 +66,10 @@ class DistEnv:
 
 
 def dist_setup(device: str | None = None) -> DistEnv:
-    "Join the `torchrun` process group if there is one (gloo on CPU, nccl on GPU); else a single-process env."
+    """Join the `torchrun` process group if there is one (gloo on CPU, nccl on GPU); else a single-process env.
+    Every training loop starts here, so here the process also keeps its freed tensors for reuse (`keep_freed_memory`:
+    no page faults for the next step's buffers on Linux)."""
+    keep_freed_memory()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv(device=get_device(device))
@@ -282,6 +285,7 @@ class RunDir:
             unwrap(m).load_state_dict(state["modules"][k])
         for k, o in (optimizers or {}).items():
             o.load_state_dict(state["optimizers"][k])
+            if isinstance(o, torch.optim.Optimizer): _match_layouts(o)
         if scaler is not None and state.get("scaler"): scaler.load_state_dict(state["scaler"])
         rngs = state["rng"]
         if len(rngs) == self.env.world_size:
@@ -352,6 +356,16 @@ class StepBatchSampler(torch.utils.data.Sampler):
             step += 1
 
     def __len__(self) -> int: return 2**62
+
+
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give each loaded optimizer state tensor its parameter's memory layout. A checkpoint stores tensors contiguous;
+    a channels-last parameter's moments must be channels-last again, or a fused optimizer (which walks parameter and
+    state as flat memory) would pair the wrong elements and the resumed run would not continue the same."""
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p).copy_(v)
 
 
 def step_batches(dataset, global_batch: int, env: DistEnv, seed: int, start_step: int = 0, num_workers: int = 0,
@@ -440,7 +454,7 @@ def average_gradients(params: list[torch.Tensor], env: DistEnv) -> None:
     flat /= env.world_size
     i = 0
     for p in live:
-        p.grad = flat[i:i + p.numel()].view_as(p).clone()
+        p.grad = torch.empty_like(p).copy_(flat[i:i + p.numel()].view(p.shape))   # in p's layout (a fused optimizer needs it)
         i += p.numel()
 
 

@@ -84,6 +84,8 @@ class SSVGTrainConfig(Config):
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
+    channels_last: bool = True            # G, the discriminators and the real frames in NHWC (faster CPU convolutions; equal up to rounding)
+    fused_adam: bool = True               # AdamW's fused kernel (one pass over each parameter; equal up to rounding)
     render_rollout: bool = True           # a render step also renders the rollout's frames (False: it serves the edit terms only)
     teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
     p_first: float = 0.25                 # with a teacher: probability that an item's window starts at frame 0
@@ -300,7 +302,9 @@ def train_ssvg(cfg: SSVGTrainConfig,
     env = dist_setup(cfg.device)
     try:
         frozen = load_frozen(cfg, env.device, G, clip, audio_encoder)
-        G = frozen.G
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        fmt3 = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+        G = frozen.G.to(memory_format=fmt)
         mcfg = cfg.model.for_generator(G)
         dcfg = cfg.discriminator.replace(resolution=G.img_resolution, img_channels=G.img_channels)
         run_cfg = cfg.replace(model=mcfg, discriminator=dcfg)
@@ -315,13 +319,15 @@ def train_ssvg(cfg: SSVGTrainConfig,
         seed_everything(cfg.seed)                        # identical initial weights on every rank
         model = sync_batchnorm(SSVG(mcfg).to(env.device), env)
         check_generator(model, G)
-        D_img, D_vid = ImageDiscriminator(dcfg.replace(num_frames=L)).to(env.device), VideoDiscriminator(dcfg.replace(num_frames=L)).to(env.device)
+        D_img = ImageDiscriminator(dcfg.replace(num_frames=L)).to(env.device, memory_format=fmt)
+        D_vid = VideoDiscriminator(dcfg.replace(num_frames=L)).to(env.device, memory_format=fmt3)
         w_mean = RunningMean((mcfg.num_ws, mcfg.w_dim)).to(env.device)
         same_start([model, D_img, D_vid], env)
         opt_g = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": cfg.lr_encoder},
-                                   {"params": model.recurrent.parameters(), "lr": cfg.lr_recurrent}], betas=tuple(cfg.betas))
+                                   {"params": model.recurrent.parameters(), "lr": cfg.lr_recurrent}], betas=tuple(cfg.betas),
+                                  fused=cfg.fused_adam or None)
         opt_d = torch.optim.AdamW(list(D_img.parameters()) + list(D_vid.parameters()), lr=cfg.lr_discriminator,
-                                  betas=tuple(cfg.betas))
+                                  betas=tuple(cfg.betas), fused=cfg.fused_adam or None)
         seed_for_rank(cfg.seed, env.rank)
         modules = {"model": model, "d_image": D_img, "d_video": D_vid, "w_mean": w_mean}
         scaler_g, scaler_d = make_scaler(env, cfg.amp), make_scaler(env, cfg.amp)
