@@ -4,6 +4,7 @@
 
 # %% ../../nbs/14_model.ssvg.ipynb #4359f3ad
 from __future__ import annotations
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,14 +158,16 @@ def render(G,                          # a generator with the NVlabs interface
            uint8: bool = False,        # frames as uint8 (..., H, W, 3) numpy on the CPU, rounded as `to_uint8_frames`
           ):
     """Frames for latents, `chunk` at a time on G's device: float (..., C, H, W) in about [-1, 1] (gradients flow), or
-    with `uint8` (..., H, W, 3) uint8. Every path that draws latents (generate, editing, the benchmark) renders here."""
+    with `uint8` (..., H, W, 3) uint8. Every path that draws latents (generate, editing, the benchmark) renders here.
+    uint8 frames carry no gradients, so they render under `torch.inference_mode` (the generators' fast path)."""
     if not (isinstance(chunk, int) and chunk >= 1): raise UserError(f"chunk must be an integer >= 1, got {chunk!r}.")
     lead, flat = ws.shape[:-2], ws.reshape(-1, *ws.shape[-2:])
     param = next(G.parameters(), None) if isinstance(G, nn.Module) else None
     dev, out = (ws.device if param is None else param.device), []
     for i in range(0, flat.shape[0], chunk):
-        x = G.synthesis(flat[i:i + chunk].to(dev), noise_mode=noise_mode)
-        if uint8: x = ((x.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+        with torch.inference_mode() if uint8 else contextlib.nullcontext():
+            x = G.synthesis(flat[i:i + chunk].to(dev), noise_mode=noise_mode)
+            if uint8: x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
         out.append(x)
     x = torch.cat(out)
     x = x.reshape(*lead, *x.shape[1:])
