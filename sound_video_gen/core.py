@@ -142,11 +142,11 @@ def keep_freed_memory(threshold: int = 2**30) -> bool:
     "Keep freed blocks of up to `threshold` bytes in the process (glibc `mallopt`); False where that is not available."
     if not 0 < threshold < 2**31: raise UserError(f"threshold must be between 1 and 2**31 - 1 bytes, got {threshold}.")
     import ctypes, ctypes.util, platform
-    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc": return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc": return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold))) and bool(libc.mallopt(M_TRIM_THRESHOLD, min(2 * int(threshold), 2**31 - 1)))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, min(2 * threshold, 2**31 - 1)))
     except (OSError, AttributeError):
         return False
 

@@ -135,10 +135,11 @@ def rollout(self: AnchoredBlock,
     state = self.init_state(B, anchor.device) if state is None else state
     t0 = int(state.get("t", 0))
     a_in, n_in = (anchor.detach(), now.detach()) if self.cfg.detach_inputs else (anchor, now)
+    noise = None if noise is None else noise.to(anchor.dtype)
     parts, new = [], {"t": t0 + T}
     for k, (a, b) in self.groups.items():
         x = torch.cat([a_in[:, :, a:b].flatten(2), (n_in - a_in)[:, :, a:b].flatten(2)], 2)
-        if noise is not None: x = x + noise[:, :, :, a:b].to(anchor.dtype).flatten(2)
+        if noise is not None: x = x + noise[:, :, :, a:b].flatten(2)
         h, new[k] = gru_sequence(self.rnns[k], torch.cat([x, loud], 2), state[k], t0)
         r = blocked_linear(h, self.outs[k].weight, self.outs[k].bias, t0).view(B, T, b - a, -1)
         parts.append(self.cfg.bound * torch.tanh(r / self.cfg.bound))

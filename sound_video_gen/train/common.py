@@ -358,14 +358,18 @@ class StepBatchSampler(torch.utils.data.Sampler):
     def __len__(self) -> int: return 2**62
 
 
+def _in_layout_of(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    "A copy of v (p's shape) in p's memory layout."
+    return torch.empty_like(p).copy_(v)
+
+
 def _match_layouts(opt: torch.optim.Optimizer) -> None:
     """Give each loaded optimizer state tensor its parameter's memory layout. A checkpoint stores tensors contiguous;
     a channels-last parameter's moments must be channels-last again, or a fused optimizer (which walks parameter and
     state as flat memory) would pair the wrong elements and the resumed run would not continue the same."""
     for p, st in opt.state.items():
         for k, v in st.items():
-            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
-                st[k] = torch.empty_like(p).copy_(v)
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride(): st[k] = _in_layout_of(p, v)
 
 
 def step_batches(dataset, global_batch: int, env: DistEnv, seed: int, start_step: int = 0, num_workers: int = 0,
@@ -454,7 +458,7 @@ def average_gradients(params: list[torch.Tensor], env: DistEnv) -> None:
     flat /= env.world_size
     i = 0
     for p in live:
-        p.grad = torch.empty_like(p).copy_(flat[i:i + p.numel()].view(p.shape))   # in p's layout (a fused optimizer needs it)
+        p.grad = _in_layout_of(p, flat[i:i + p.numel()].view(p.shape))   # a fused optimizer needs p's layout
         i += p.numel()
 
 

@@ -84,8 +84,6 @@ class SSVGTrainConfig(Config):
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
-    channels_last: bool = True            # G, the discriminators and the real frames in NHWC (faster CPU convolutions; equal up to rounding)
-    fused_adam: bool = True               # AdamW's fused kernel (one pass over each parameter; equal up to rounding)
     render_rollout: bool = True           # a render step also renders the rollout's frames (False: it serves the edit terms only)
     teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
     p_first: float = 0.25                 # with a teacher: probability that an item's window starts at frame 0
@@ -102,6 +100,8 @@ class SSVGTrainConfig(Config):
     sample_every: int = 500               # write run_dir/samples/step-N.mp4 (generated | real) every N steps (0: off)
     seed: int = 0
     num_workers: int = 0
+    channels_last: bool = True            # G and the discriminators in NHWC (faster CPU convolutions; equal up to rounding)
+    fused_adam: bool = True               # AdamW's fused kernel (one pass over each parameter; equal up to rounding)
     device: str = "auto"
     amp: bool = True                      # mixed precision on CUDA (bf16, or fp16 + GradScaler) for E_a, the GRUs, D and CLIP; G stays fp32
     progress: bool = True
@@ -161,7 +161,8 @@ def load_frozen(cfg: SSVGTrainConfig, device, G=None, clip=None, audio_encoder=N
         audio_encoder = load_audio_encoder(cfg.audio_encoder, device=device)
     if clip is not None and audio_encoder is not None and audio_encoder.cfg.embed_dim != clip.embed_dim:
         raise UserError(f"F_a embeds into {audio_encoder.cfg.embed_dim} dimensions but the CLIP into {clip.embed_dim}.")
-    return Frozen(_freeze(G.to(device)), _freeze(clip.to(device)) if clip is not None else None,
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    return Frozen(_freeze(G.to(device, memory_format=fmt)), _freeze(clip.to(device)) if clip is not None else None,
                   _freeze(audio_encoder.to(device)) if audio_encoder is not None else None)
 
 
@@ -302,9 +303,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
     env = dist_setup(cfg.device)
     try:
         frozen = load_frozen(cfg, env.device, G, clip, audio_encoder)
-        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        fmt3 = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
-        G = frozen.G.to(memory_format=fmt)
+        G = frozen.G
         mcfg = cfg.model.for_generator(G)
         dcfg = cfg.discriminator.replace(resolution=G.img_resolution, img_channels=G.img_channels)
         run_cfg = cfg.replace(model=mcfg, discriminator=dcfg)
@@ -319,7 +318,8 @@ def train_ssvg(cfg: SSVGTrainConfig,
         seed_everything(cfg.seed)                        # identical initial weights on every rank
         model = sync_batchnorm(SSVG(mcfg).to(env.device), env)
         check_generator(model, G)
-        D_img = ImageDiscriminator(dcfg.replace(num_frames=L)).to(env.device, memory_format=fmt)
+        fmt2, fmt3 = (torch.channels_last, torch.channels_last_3d) if cfg.channels_last else (torch.contiguous_format,) * 2
+        D_img = ImageDiscriminator(dcfg.replace(num_frames=L)).to(env.device, memory_format=fmt2)
         D_vid = VideoDiscriminator(dcfg.replace(num_frames=L)).to(env.device, memory_format=fmt3)
         w_mean = RunningMean((mcfg.num_ws, mcfg.w_dim)).to(env.device)
         same_start([model, D_img, D_vid], env)
