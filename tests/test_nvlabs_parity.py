@@ -52,3 +52,16 @@ def test_truncated_images_match_nvlabs(name):
     G = load_generator(DATA / f"{name}.safetensors").eval()
     with torch.no_grad(): img = G(REF[f"{name}.z"], None, truncation_psi=0.7, noise_mode="const")
     _close(img, REF[f"{name}.img_psi07"], "psi 0.7")
+
+
+def test_winograd_on_every_map_still_matches_nvlabs(monkeypatch):
+    "StyleGAN3-T with every 3x3 convolution through the Winograd kernel (not only maps of 48 pixels or more)."
+    import sound_video_gen.generators.ops as ops
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", 4)
+    calls = []
+    real = ops.winograd_conv2d
+    monkeypatch.setattr(ops, "winograd_conv2d", lambda *a: calls.append(1) or real(*a))
+    G = load_generator(DATA / "stylegan3-t-tiny.safetensors").eval()
+    with torch.no_grad(): img = G.synthesis(REF["stylegan3-t-tiny.ws"], noise_mode="const")
+    assert len(calls) == (13 if torch.backends.nnpack.is_available() else 0)
+    _close(img, REF["stylegan3-t-tiny.img"], "synthesis, Winograd")

@@ -155,6 +155,30 @@ def test_modulated_conv_pointwise_is_a_batched_product():
     g = [torch.autograd.grad(o.square().sum(), [x, w]) for o in outs]
     for u, v in zip(*g): assert (u - v).abs().max() < 1e-4 * max(1, float(v.abs().max()))
 
+def test_modulated_conv_takes_the_winograd_path_only_at_inference_on_large_maps(monkeypatch):
+    "No gradient wanted and a map >= WINOGRAD_MIN_SIZE: NNPACK's Winograd kernel, per sample; otherwise F.conv2d."
+    import sound_video_gen.generators.ops as ops
+    calls = []
+    real = ops.winograd_conv2d
+    monkeypatch.setattr(ops, "winograd_conv2d", lambda *a: calls.append(a[0].shape) or real(*a))
+    torch.manual_seed(0)
+    x, w, s = torch.randn(2, 16, 56, 56), torch.randn(8, 16, 3, 3), torch.randn(2, 16)
+    with torch.no_grad():
+        exact = modulated_conv2d(x, w, s, padding=1, fused=False)
+        fast = modulated_conv2d(x, w, s, padding=1)
+    assert len(calls) == int(torch.backends.nnpack.is_available())    # no NNPACK (x86 without AVX2): F.conv2d
+    # Winograd F(6x6, 3x3) sums larger intermediate terms: ~1.5e-5 of the largest output, measured (F.conv2d: 3e-7)
+    assert (fast - exact).abs().max() <= 5e-5 * exact.abs().max()
+    calls.clear()
+    xg = x.clone().requires_grad_()
+    y = modulated_conv2d(xg, w, s, padding=1)                          # gradients wanted: the exact convolution
+    assert not calls and (y.detach() - exact).abs().max() <= 1e-5 * exact.abs().max()
+    with torch.no_grad():
+        modulated_conv2d(x[:, :, :40, :40], w, s, padding=1)            # below the threshold
+        monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", None)
+        assert torch.equal(modulated_conv2d(x, w, s, padding=1), exact)   # batch 2: scaled activations, as before
+    assert not calls
+
 # ---------------------------------------------------------------- generators
 
 @pytest.mark.parametrize("name", TINY)
