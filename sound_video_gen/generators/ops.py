@@ -14,8 +14,8 @@ from ..core import UserError
 
 # %% auto #0
 __all__ = ['CHUNK_ELEMENTS', 'PARALLEL_CHUNKS', 'BLOCK', 'DOWN_BLOCK', 'FILTER_THREADS', 'WINOGRAD_MIN_SIZE', 'upfirdn2d',
-           'filtered_lrelu', 'bias_act', 'FullyConnectedLayer', 'normalize_2nd_moment', 'modulated_conv2d',
-           'winograd_conv2d']
+           'filtered_lrelu', 'bias_act', 'winograd_conv2d', 'FullyConnectedLayer', 'normalize_2nd_moment',
+           'modulated_conv2d']
 
 # %% ../../nbs/01b_generators.ops.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -327,6 +327,31 @@ def bias_act(x: torch.Tensor,                # [N, C, ...]
     if gain <= 0: raise UserError(f"bias_act needs a positive gain, got {gain}.")
     return _BiasAct.apply(x, b, alpha, float(gain), None if clamp is None else float(clamp), inplace)
 
+# %% ../../nbs/01b_generators.ops.ipynb #06e58dd4
+WINOGRAD_MIN_SIZE: int | None = 48   # 3×3 convolutions on maps this tall and wide or more run as Winograd at inference; None: never
+
+@functools.cache
+def _nnpack() -> bool:
+    "Whether this torch has NNPACK and NNPACK supports this CPU (the check also initialises it)."
+    return torch.backends.nnpack.is_available()
+
+def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
+    "May this 3×3 convolution run through `winograd_conv2d`? CPU, float32, no gradient wanted, a large map."
+    return (WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and w.shape[-2:] == (3, 3) and isinstance(padding, int) and 0 <= padding < 3
+            and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous()
+            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack())
+
+def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
+                    w: torch.Tensor,  # [O, I, 3, 3] for every sample, or [N, O, I, 3, 3]: one weight per sample
+                    padding: int = 0) -> torch.Tensor:
+    "3×3 convolution through NNPACK's Winograd F(6×6, 3×3) kernel, one sample at a time (inference only)."
+    if not _nnpack(): raise UserError("NNPACK is not available on this CPU: use F.conv2d.")
+    ws = w if w.dim() == 5 else w.unsqueeze(0).expand(x.shape[0], *w.shape)
+    ys = [torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), ws[i].contiguous(), None, [padding, padding])
+          for i in range(x.shape[0])]
+    return ys[0] if len(ys) == 1 else torch.cat(ys)
+
 # %% ../../nbs/01b_generators.ops.ipynb #686c3b10
 class FullyConnectedLayer(torch.nn.Module):
     "Linear layer with equalised learning rate and an optional leaky ReLU."
@@ -388,28 +413,3 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
     scale = s if input_gain is None else s * input_gain.expand(n, w.shape[1])
     y = F.conv2d(x * scale.to(x.dtype).reshape(n, -1, 1, 1), w.to(x.dtype), padding=padding)
     return y * dcoefs.to(x.dtype).reshape(n, -1, 1, 1) if demodulate else y
-
-# %% ../../nbs/01b_generators.ops.ipynb #228ee18f
-WINOGRAD_MIN_SIZE: int | None = 48   # 3×3 convolutions on maps this tall and wide or more run as Winograd at inference; None: never
-
-@functools.cache
-def _nnpack() -> bool:
-    "Whether this torch has NNPACK and NNPACK supports this CPU (the check also initialises it)."
-    return torch.backends.nnpack.is_available()
-
-def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
-    "May this 3×3 convolution run through `winograd_conv2d`? CPU, float32, no gradient wanted, a large map."
-    return (WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
-            and w.shape[-2:] == (3, 3) and isinstance(padding, int) and 0 <= padding < 3
-            and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous()
-            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack())
-
-def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
-                    w: torch.Tensor,  # [O, I, 3, 3] for every sample, or [N, O, I, 3, 3]: one weight per sample
-                    padding: int = 0) -> torch.Tensor:
-    "3×3 convolution through NNPACK's Winograd F(6×6, 3×3) kernel, one sample at a time (inference only)."
-    if not _nnpack(): raise UserError("NNPACK is not available on this CPU: use F.conv2d.")
-    ws = w if w.dim() == 5 else w.unsqueeze(0).expand(x.shape[0], *w.shape)
-    ys = [torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), ws[i].contiguous(), None, [padding, padding])
-          for i in range(x.shape[0])]
-    return ys[0] if len(ys) == 1 else torch.cat(ys)
