@@ -167,3 +167,19 @@ def test_the_speed_term_asks_for_the_teachers_speed_in_any_direction():
     assert teacher_motion_loss(mirrored, teacher) > teacher_motion_loss(still, teacher)   # which the step term punishes most
     twice = teacher * 2
     assert abs(float(teacher_speed_loss(twice, teacher, groups)) - 1) < 1e-5
+
+
+def test_the_motion_size_term_asks_for_the_teachers_amount_of_motion_not_its_timing():
+    from sound_video_gen.model.losses import motion_size_loss, teacher_speed_loss
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(2, 10, 4, 6, generator=g).cumsum(1)       # a wandering teacher
+    groups = {"coarse": (0, 1), "mid": (1, 2), "fine": (2, 4)}
+    still = teacher[:, :1].expand_as(teacher)
+    assert abs(float(motion_size_loss(still, teacher, groups)) - 1) < 1e-5      # standing still misses all of it
+    assert abs(float(motion_size_loss(teacher * 2, teacher, groups)) - 1) < 1e-5  # twice as much motion: as far off
+    backwards = teacher.flip(1)                                       # the same steps in another order
+    assert float(motion_size_loss(backwards, teacher, groups)) < 1e-8
+    assert float(teacher_speed_loss(backwards, teacher, groups)) > 0.05        # which the frame-by-frame term punishes
+    moving = still.clone().requires_grad_()                          # from standing still, the gradient sets it moving
+    motion_size_loss(moving + 1e-3 * torch.randn(moving.shape, generator=g), teacher, groups).backward()
+    assert moving.grad.abs().sum() > 0

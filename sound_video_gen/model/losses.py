@@ -12,7 +12,7 @@ from ..core import UserError
 # %% auto #0
 __all__ = ['cosine_distance', 'clip_audio_frame_loss', 'clip_text_frame_loss', 'clip_audio_text_loss', 'latent_reg_loss',
            'RunningMean', 'd_loss', 'g_loss', 'r1_penalty', 'temporal_smoothness', 'teacher_loss',
-           'teacher_motion_loss', 'teacher_speed_loss', 'loudness_sync_loss']
+           'teacher_motion_loss', 'teacher_speed_loss', 'motion_size_loss', 'loudness_sync_loss']
 
 # %% ../../nbs/13_model.losses.ipynb #38c2b35d
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -100,6 +100,18 @@ def teacher_speed_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str
     terms = []
     for a, b in groups.values():
         s, t = _speeds(ws, a, b), _speeds(teacher, a, b)
+        terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
+    return torch.stack(terms).mean()
+
+def motion_size_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> torch.Tensor:
+    """How much each layer group moves over the clip against how much the teacher's does: the mean over groups of
+    Σ_clips (s̄ − s̄*)² / Σ_clips s̄*², with s̄ the clip's mean speed. Only the size of the motion is asked for, not its
+    timing frame by frame (`teacher_speed_loss`), which the sync term sets; so a rollout cannot meet the sync
+    correlation with motion too small to see."""
+    if ws.shape[1] < 2: return ws.new_zeros(())
+    terms = []
+    for a, b in groups.values():
+        s, t = _speeds(ws, a, b).mean(1), _speeds(teacher, a, b).mean(1)
         terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
     return torch.stack(terms).mean()
 

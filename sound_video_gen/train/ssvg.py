@@ -37,8 +37,8 @@ from sound_video_gen.model.discriminators import DiscriminatorConfig, ImageDiscr
 from sound_video_gen.model.anchored import window_loudness
 from sound_video_gen.model.encoder import layer_groups
 from sound_video_gen.model.losses import (RunningMean, clip_audio_frame_loss, clip_text_frame_loss, d_loss, g_loss,
-                                    latent_reg_loss, loudness_sync_loss, r1_penalty, teacher_loss, teacher_motion_loss, teacher_speed_loss,
-                                    temporal_smoothness)
+                                    latent_reg_loss, loudness_sync_loss, motion_size_loss, r1_penalty, teacher_loss,
+                                    teacher_motion_loss, teacher_speed_loss, temporal_smoothness)
 from sound_video_gen.model.recurrent import initial_latent
 from sound_video_gen.generators.stylegan3 import input_affine_constant, is_stylegan3
 from sound_video_gen.model.ssvg import SSVG, SSVGConfig, check_generator, render, save_ssvg
@@ -81,6 +81,7 @@ class SSVGTrainConfig(Config):
     w_teacher: float = 0.0                # per-group ‖w_t − w*_t‖² against the clip's inverted frames (items need 'teacher')
     w_teacher_motion: float = 0.0         # ‖(w_t − w_{t−1}) − (w*_t − w*_{t−1})‖²: the teacher's steps
     w_teacher_speed: float = 0.0          # per group, the speed ‖w_t − w_{t−1}‖ against the teacher's, frame by frame
+    w_motion_size: float = 0.0            # per group, the clip's mean speed against the teacher's (the size of the motion)
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
@@ -119,7 +120,7 @@ class SSVGTrainConfig(Config):
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
         if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
         weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
-                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion, self.w_teacher_speed,
+                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion, self.w_teacher_speed, self.w_motion_size,
                    self.w_sync)
         if min(weights) < 0: bad.append("loss weights must be >= 0")
         if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
@@ -260,6 +261,7 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
     if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
     if teacher is not None and cfg.w_teacher_speed > 0:
         terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, groups)
+    if teacher is not None and cfg.w_motion_size > 0: terms["motion_size"] = cfg.w_motion_size * motion_size_loss(ws, teacher, groups)
     if cfg.w_sync > 0:
         moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
         loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
@@ -361,7 +363,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
                                          mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now and cfg.render_rollout)
             real, windows = real[:, p:p + L], windows[:, p:p + L]
             teacher = batch["teacher"][:, p:p + L].to(env.device).float() if "teacher" in batch else None
-            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0 or cfg.w_teacher_speed > 0):
+            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0 or cfg.w_teacher_speed > 0 or cfg.w_motion_size > 0):
                 raise UserError("w_teacher > 0 needs items with teacher trajectories (train-ssvg --teacher IMAGE_ENCODER).")
             if fake is not None and fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
