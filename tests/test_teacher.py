@@ -183,3 +183,7 @@ def test_the_motion_size_term_asks_for_the_teachers_amount_of_motion_not_its_tim
     moving = still.clone().requires_grad_()                          # from standing still, the gradient sets it moving
     motion_size_loss(moving + 1e-3 * torch.randn(moving.shape, generator=g), teacher, groups).backward()
     assert moving.grad.abs().sum() > 0
+    jittery = teacher + 0.5 * torch.randn(teacher.shape, generator=g)   # the teacher's path plus frame-to-frame jitter
+    raw, averaged = float(motion_size_loss(jittery, teacher, groups)), float(motion_size_loss(jittery, teacher, groups, frames=5))
+    assert averaged < 0.25 * raw                                     # over 5-frame means the jitter hardly counts
+    with pytest.raises(UserError, match="motion_size_frames"): SSVGTrainConfig(motion_size_frames=0)

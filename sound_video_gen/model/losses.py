@@ -103,11 +103,21 @@ def teacher_speed_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str
         terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
     return torch.stack(terms).mean()
 
-def motion_size_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> torch.Tensor:
+def _moving_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    "Mean of each k consecutive frames along dim 1 (T - k + 1 of them)."
+    if k == 1: return x
+    c = F.pad(x.cumsum(1), [0, 0] * (x.dim() - 2) + [1, 0])
+    return (c[:, k:] - c[:, :-k]) / k
+
+def motion_size_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]],
+                     frames: int = 1,   # compare the motion of `frames`-frame moving means (>1: jitter does not count)
+                    ) -> torch.Tensor:
     """How much each layer group moves over the clip against how much the teacher's does: the mean over groups of
     Σ_clips (s̄ − s̄*)² / Σ_clips s̄*², with s̄ the clip's mean speed. Only the size of the motion is asked for, not its
     timing frame by frame (`teacher_speed_loss`), which the sync term sets; so a rollout cannot meet the sync
-    correlation with motion too small to see."""
+    correlation with motion too small to see. With `frames` > 1 both paths are first averaged over that many frames,
+    so frame-to-frame jitter (most of an inverted clip's speed) neither sets the target nor meets it."""
+    ws, teacher = _moving_mean(ws, frames), _moving_mean(teacher, frames)
     if ws.shape[1] < 2: return ws.new_zeros(())
     terms = []
     for a, b in groups.values():

@@ -82,6 +82,7 @@ class SSVGTrainConfig(Config):
     w_teacher_motion: float = 0.0         # ‖(w_t − w_{t−1}) − (w*_t − w*_{t−1})‖²: the teacher's steps
     w_teacher_speed: float = 0.0          # per group, the speed ‖w_t − w_{t−1}‖ against the teacher's, frame by frame
     w_motion_size: float = 0.0            # per group, the clip's mean speed against the teacher's (the size of the motion)
+    motion_size_frames: int = 1           # ... of paths averaged over this many frames first (>1: jitter does not count)
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
@@ -114,6 +115,7 @@ class SSVGTrainConfig(Config):
         if self.batch_size < 1: bad.append(f"batch_size={self.batch_size}")
         if self.train_frames == 1 or self.train_frames < 0: bad.append(f"train_frames={self.train_frames} (0, or at least 2)")
         if self.render_every < 0: bad.append(f"render_every={self.render_every}")
+        if self.motion_size_frames < 1: bad.append(f"motion_size_frames={self.motion_size_frames}")
         if not 0 <= self.p_first <= 1: bad.append(f"p_first={self.p_first}")
         if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
         if self.adversarial not in ("nonsaturating", "lsgan"): bad.append(f"adversarial={self.adversarial!r}")
@@ -261,7 +263,7 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
     if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
     if teacher is not None and cfg.w_teacher_speed > 0:
         terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, groups)
-    if teacher is not None and cfg.w_motion_size > 0: terms["motion_size"] = cfg.w_motion_size * motion_size_loss(ws, teacher, groups)
+    if teacher is not None and cfg.w_motion_size > 0: terms["motion_size"] = cfg.w_motion_size * motion_size_loss(ws, teacher, groups, cfg.motion_size_frames)
     if cfg.w_sync > 0:
         moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
         loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
