@@ -161,6 +161,7 @@ def test_modulated_conv_takes_the_winograd_path_only_at_inference_on_large_maps(
     calls = []
     real = ops.winograd_conv2d
     monkeypatch.setattr(ops, "winograd_conv2d", lambda *a: calls.append(a[0].shape) or real(*a))
+    monkeypatch.setattr(ops, "_NNPACK_POOL", [])   # as if first: an earlier test may have changed torch's thread count
     torch.manual_seed(0)
     x, w, s = torch.randn(2, 16, 56, 56), torch.randn(8, 16, 3, 3), torch.randn(2, 16)
     with torch.no_grad():
@@ -177,6 +178,9 @@ def test_modulated_conv_takes_the_winograd_path_only_at_inference_on_large_maps(
         modulated_conv2d(x[:, :, :40, :40], w, s, padding=1)            # below the threshold
         monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", None)
         assert torch.equal(modulated_conv2d(x, w, s, padding=1), exact)   # batch 2: scaled activations, as before
+        monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", 48)
+        monkeypatch.setattr(ops, "_NNPACK_POOL", [torch.get_num_threads() + 1])   # NNPACK's pool has another size
+        assert torch.equal(modulated_conv2d(x, w, s, padding=1), exact)  # so F.conv2d keeps to torch's thread count
     assert not calls
 
 # ---------------------------------------------------------------- generators

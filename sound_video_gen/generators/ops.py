@@ -335,18 +335,22 @@ def _nnpack() -> bool:
     "Whether this torch has NNPACK and NNPACK supports this CPU (the check also initialises it)."
     return torch.backends.nnpack.is_available()
 
+_NNPACK_POOL: list[int] = []   # NNPACK makes its thread pool at its first convolution, with torch's thread count then
+
 def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
     "May this 3×3 convolution run through `winograd_conv2d`? CPU, float32, no gradient wanted, a large map."
     return (WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
             and w.shape[-2:] == (3, 3) and isinstance(padding, int) and 0 <= padding < 3
             and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous()
-            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack())
+            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack()
+            and _NNPACK_POOL in ([], [torch.get_num_threads()]))   # after set_num_threads(n), n threads: F.conv2d
 
 def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
                     w: torch.Tensor,  # [O, I, 3, 3] for every sample, or [N, O, I, 3, 3]: one weight per sample
                     padding: int = 0) -> torch.Tensor:
     "3×3 convolution through NNPACK's Winograd F(6×6, 3×3) kernel, one sample at a time (inference only)."
     if not _nnpack(): raise UserError("NNPACK is not available on this CPU: use F.conv2d.")
+    if not _NNPACK_POOL: _NNPACK_POOL.append(torch.get_num_threads())
     ws = w if w.dim() == 5 else w.unsqueeze(0).expand(x.shape[0], *w.shape)
     ys = [torch._nnpack_spatial_convolution(x[i:i + 1].contiguous(), ws[i].contiguous(), None, [padding, padding])
           for i in range(x.shape[0])]
