@@ -343,7 +343,7 @@ def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
             and w.shape[-2:] == (3, 3) and isinstance(padding, int) and 0 <= padding < 3
             and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous()
             and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack()
-            and _NNPACK_POOL in ([], [torch.get_num_threads()]))   # after set_num_threads(n), n threads: F.conv2d
+            and (not _NNPACK_POOL or _NNPACK_POOL[0] == torch.get_num_threads()))   # its pool has torch's thread count
 
 def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
                     w: torch.Tensor,  # [O, I, 3, 3] for every sample, or [N, O, I, 3, 3]: one weight per sample

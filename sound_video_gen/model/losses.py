@@ -92,16 +92,21 @@ def _speeds(ws: torch.Tensor, a: int, b: int) -> torch.Tensor:
     "RMS per element of the frame-to-frame steps of layers a:b, (B, T - 1)."
     return (ws[:, 1:, a:b] - ws[:, :-1, a:b]).pow(2).mean((2, 3)).add(1e-12).sqrt()
 
-def teacher_speed_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> torch.Tensor:
-    """How fast each layer group moves against how fast the teacher's moves, frame by frame: the mean over groups of
-    Σ(s_t − s*_t)² / Σ s*_t². Unlike the steps themselves (`teacher_motion_loss`), a speed can be predicted from the
-    sound, so the rollout cannot lower this term by standing still: a clip whose real frames flicker must flicker."""
+def _speed_misfit(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]], per_clip: bool) -> torch.Tensor:
+    "Mean over groups of Σ(s − s*)² / Σ s*²: speeds frame by frame, or (`per_clip`) each clip's mean speed."
     if ws.shape[1] < 2: return ws.new_zeros(())
     terms = []
     for a, b in groups.values():
         s, t = _speeds(ws, a, b), _speeds(teacher, a, b)
+        if per_clip: s, t = s.mean(1), t.mean(1)
         terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
     return torch.stack(terms).mean()
+
+def teacher_speed_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, tuple[int, int]]) -> torch.Tensor:
+    """How fast each layer group moves against how fast the teacher's moves, frame by frame: the mean over groups of
+    Σ(s_t − s*_t)² / Σ s*_t². Unlike the steps themselves (`teacher_motion_loss`), a speed can be predicted from the
+    sound, so the rollout cannot lower this term by standing still: a clip whose real frames flicker must flicker."""
+    return _speed_misfit(ws, teacher, groups, per_clip=False)
 
 def _moving_mean(x: torch.Tensor, k: int) -> torch.Tensor:
     "Mean of each k consecutive frames along dim 1 (T - k + 1 of them)."
@@ -117,13 +122,7 @@ def motion_size_loss(ws: torch.Tensor, teacher: torch.Tensor, groups: dict[str, 
     timing frame by frame (`teacher_speed_loss`), which the sync term sets; so a rollout cannot meet the sync
     correlation with motion too small to see. With `frames` > 1 both paths are first averaged over that many frames,
     so frame-to-frame jitter (most of an inverted clip's speed) neither sets the target nor meets it."""
-    ws, teacher = _moving_mean(ws, frames), _moving_mean(teacher, frames)
-    if ws.shape[1] < 2: return ws.new_zeros(())
-    terms = []
-    for a, b in groups.values():
-        s, t = _speeds(ws, a, b).mean(1), _speeds(teacher, a, b).mean(1)
-        terms.append((s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12))
-    return torch.stack(terms).mean()
+    return _speed_misfit(_moving_mean(ws, frames), _moving_mean(teacher, frames), groups, per_clip=True)
 
 def _pearson(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     "Correlation along the last axis, (B, T) x (B, T) -> (B,)."

@@ -122,11 +122,15 @@ class SSVGTrainConfig(Config):
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
         if self.text_source not in ("class", "caption"): bad.append(f"text_source={self.text_source!r}")
         weights = (self.w_adv_image, self.w_adv_video, self.r1_gamma, self.w_clip_audio, self.w_clip_text, self.w_reg,
-                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, self.w_teacher, self.w_teacher_motion, self.w_teacher_speed, self.w_motion_size,
-                   self.w_sync)
+                   self.w_smooth, self.lambda_enc, self.w_edit, self.w_edit_keep, *self.teacher_weights, self.w_sync)
         if min(weights) < 0: bad.append("loss weights must be >= 0")
         if "{}" not in self.class_template: bad.append("class_template needs one '{}'")
         if bad: raise UserError(f"invalid SSVGTrainConfig: {', '.join(bad)}.")
+
+    @property
+    def teacher_weights(self) -> tuple[float, ...]:
+        "The weights of the terms that read the teacher's trajectory."
+        return (self.w_teacher, self.w_teacher_motion, self.w_teacher_speed, self.w_motion_size)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -263,7 +267,8 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
     if teacher is not None and cfg.w_teacher_motion > 0: terms["teacher_motion"] = cfg.w_teacher_motion * teacher_motion_loss(ws, teacher)
     if teacher is not None and cfg.w_teacher_speed > 0:
         terms["teacher_speed"] = cfg.w_teacher_speed * teacher_speed_loss(ws, teacher, groups)
-    if teacher is not None and cfg.w_motion_size > 0: terms["motion_size"] = cfg.w_motion_size * motion_size_loss(ws, teacher, groups, cfg.motion_size_frames)
+    if teacher is not None and cfg.w_motion_size > 0:
+        terms["motion_size"] = cfg.w_motion_size * motion_size_loss(ws, teacher, groups, cfg.motion_size_frames)
     if cfg.w_sync > 0:
         moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
         loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
@@ -365,8 +370,9 @@ def train_ssvg(cfg: SSVGTrainConfig,
                                          mcfg.sound, autocast(env, cfg.amp), prefix=p, render_frames=render_now and cfg.render_rollout)
             real, windows = real[:, p:p + L], windows[:, p:p + L]
             teacher = batch["teacher"][:, p:p + L].to(env.device).float() if "teacher" in batch else None
-            if teacher is None and (cfg.w_teacher > 0 or cfg.w_teacher_motion > 0 or cfg.w_teacher_speed > 0 or cfg.w_motion_size > 0):
-                raise UserError("w_teacher > 0 needs items with teacher trajectories (train-ssvg --teacher IMAGE_ENCODER).")
+            if teacher is None and max(cfg.teacher_weights) > 0:
+                raise UserError("the teacher terms (w_teacher, w_teacher_motion, w_teacher_speed, w_motion_size) need items with "
+                                "teacher trajectories (train-ssvg --teacher IMAGE_ENCODER).")
             if fake is not None and fake.shape[-2:] != real.shape[-2:]:
                 real = F.interpolate(real.flatten(0, 1), size=fake.shape[-2:], mode="area").view(*real.shape[:3], *fake.shape[-2:])
 
