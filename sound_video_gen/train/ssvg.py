@@ -97,6 +97,8 @@ class SSVGTrainConfig(Config):
     log_every: int = 10
     train_frames: int = 0                 # frames per clip that get gradients: a window after a no-grad rollout of a random
                                           # prefix of the clip (truncated BPTT, so long videos are trained on); 0: whole clip
+    p_fresh: float = 0.0                  # with train_frames: probability that a step's window starts at frame 0 (a fresh
+                                          # rollout, as generate and the benchmark's segments begin); else uniform over the clip
     init_from: str | None = None          # warm start a new run from a stage-3 run's checkpoint.safetensors (E_a, GRUs, D)
                                           # or an ssvg.safetensors (E_a, GRUs)
     sample_every: int = 500               # write run_dir/samples/step-N.mp4 (generated | real) every N steps (0: off)
@@ -117,6 +119,7 @@ class SSVGTrainConfig(Config):
         if self.render_every < 0: bad.append(f"render_every={self.render_every}")
         if self.motion_size_frames < 1: bad.append(f"motion_size_frames={self.motion_size_frames}")
         if not 0 <= self.p_first <= 1: bad.append(f"p_first={self.p_first}")
+        if not 0 <= self.p_fresh <= 1: bad.append(f"p_fresh={self.p_fresh}")
         if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
         if self.adversarial not in ("nonsaturating", "lsgan"): bad.append(f"adversarial={self.adversarial!r}")
         if self.reg_target not in ("w_avg", "running_mean"): bad.append(f"reg_target={self.reg_target!r}")
@@ -356,7 +359,7 @@ def train_ssvg(cfg: SSVGTrainConfig,
             B = real.shape[0]
             gens = item_generators(cfg.seed, step, env.rank * local_b, B)
             w0, noise = _draws(model, G, B, T, gens, env.device)
-            p = window_start(cfg.seed, step, T, L)   # the rollout runs over frames [0, p) without gradients
+            p = window_start(cfg.seed, step, T, L, cfg.p_fresh)   # the rollout runs over frames [0, p) without gradients
             w_edit0 = None
             if cfg.w_edit > 0 or cfg.w_edit_keep > 0:  # the random w an edit starts from, from each clip's own generator
                 z = torch.stack([torch.randn(G.z_dim, generator=g) for g in gens]).to(env.device)
@@ -427,10 +430,13 @@ def train_ssvg(cfg: SSVGTrainConfig,
         dist_teardown(env)
 
 
-def window_start(seed: int, step: int, T: int, L: int) -> int:
-    "First frame of the step's gradient window in a T-frame clip (uniform in [0, T - L]; the same on every rank)."
+def window_start(seed: int, step: int, T: int, L: int, p_fresh: float = 0.0) -> int:
+    """First frame of the step's gradient window in a T-frame clip: 0 with probability `p_fresh`, else uniform in
+    [0, T - L]; seeded by (seed, step), so the same on every rank and on resume."""
     if L >= T: return 0
-    return int(torch.randint(0, T - L + 1, (1,), generator=torch.Generator().manual_seed(seed * 1_000_003 + step)))
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    p = int(torch.randint(0, T - L + 1, (1,), generator=g))
+    return 0 if p_fresh > 0 and float(torch.rand((), generator=g)) < p_fresh else p
 
 
 def _warm_start(path: str, modules: dict) -> None:

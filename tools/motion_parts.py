@@ -1,0 +1,52 @@
+"""Where an anchored model's motion comes from, and whether it follows the sound, early and late in a 4-s sound.
+
+    python tools/motion_parts.py DATA MODEL [MODEL ...] [--generator G] [--beta 1] [--split test]
+
+Each whole test clip (64 frames) is rolled out twice in W+, at β and at β = 0 (the anchor alone: the running mean of
+E_a); the residual is their difference. For every layer group, and for frames 1-15 (the length stage 3 usually trains
+on) and 16-63, it prints the mean speed (RMS per element of w_t - w_{t-1}) of the whole path, of the residual and of
+the anchor, and the Pearson correlation of each speed with the windows' loudness (the model's own reading) and with
+the clip's known motion driver (what the benchmark's sync score uses). One JSON line per model."""
+import argparse, json
+import numpy as np
+import torch
+from sound_video_gen.generators.factory import load_generator
+from sound_video_gen.metrics.baselines import SSVGMethod
+from sound_video_gen.metrics.bench import load_split
+from sound_video_gen.model.anchored import window_loudness
+from sound_video_gen.model.bundle import model_files
+from sound_video_gen.model.generation import GenerateOptions
+
+p = argparse.ArgumentParser()
+p.add_argument("data"); p.add_argument("models", nargs="+")
+p.add_argument("--generator", default=None, help="generator .safetensors (default: the first model's bundle generator)")
+p.add_argument("--beta", type=float, default=1.0); p.add_argument("--split", default="test")
+a = p.parse_args()
+d = load_split(a.data, a.split, n_frames=64, segments=1)
+gen = a.generator or model_files(a.models[0]).generator
+if gen is None: raise SystemExit(f"{a.models[0]} is a model file without a bundle: give its generator with --generator.")
+G = load_generator(gen).eval()
+PARTS = {"frames 1-15": slice(0, 15), "frames 16-63": slice(15, 63)}
+
+def corr(x: torch.Tensor, y: torch.Tensor) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    n = float(x.norm() * y.norm())
+    return float(x @ y) / n if n > 0 else 0.0
+
+for path in a.models:
+    full, anchor = SSVGMethod(path, GenerateOptions(beta=a.beta)), SSVGMethod(path, GenerateOptions(beta=0.0))
+    if full.model.cfg.path != "anchored": raise SystemExit(f"{path}: not an anchored model (path={full.model.cfg.path!r}).")
+    mode, acc = full.model.cfg.anchored.loudness, {}
+    for i in range(len(d["labels"])):
+        win = d["windows"][i].float()
+        with torch.no_grad(): w, w_a = full.latents(win, G, i), anchor.latents(win, G, i)
+        loud, drv = window_loudness(win[None], mode)[0][1:].double(), d["motion"][i][1:].double()
+        for g, (lo, hi) in full.model.recurrent.groups.items():
+            for name, path_ in (("path", w), ("residual", w - w_a), ("anchor", w_a)):
+                s = (path_[1:, lo:hi] - path_[:-1, lo:hi]).pow(2).mean((1, 2)).sqrt().double()
+                for part, sl in PARTS.items():
+                    r = acc.setdefault(g, {}).setdefault(name, {}).setdefault(part, {"speed": [], "loudness": [], "driver": []})
+                    r["speed"].append(float(s[sl].mean())); r["loudness"].append(corr(s[sl], loud[sl])); r["driver"].append(corr(s[sl], drv[sl]))
+    out = {g: {n: {part: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for part, r in parts.items()}
+               for n, parts in names.items()} for g, names in acc.items()}
+    print(json.dumps({"model": str(path), "beta": a.beta, "loudness": mode, "split": a.split, "clips": len(d["labels"]), "groups": out}))
