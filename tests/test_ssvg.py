@@ -301,15 +301,14 @@ def test_window_start_is_seeded_and_in_range():
 
 
 def test_window_start_p_fresh_starts_that_share_of_windows_at_frame_0():
-    from sound_video_gen.train.ssvg import window_start
+    from sound_video_gen.core import UserError
+    from sound_video_gen.train.ssvg import SSVGTrainConfig, window_start
     plain = [window_start(0, s, 64, 16) for s in range(400)]
     half = [window_start(0, s, 64, 16, p_fresh=0.5) for s in range(400)]
     assert all(window_start(0, s, 64, 16, p_fresh=1.0) == 0 for s in range(50))
     assert 0.4 < sum(p == 0 for p in half) / 400 < 0.6 and sum(p == 0 for p in plain) < 30
     assert all(h in (0, p) for h, p in zip(half, plain))     # a fresh start replaces the step's draw, it does not reseed
     assert half == [window_start(0, s, 64, 16, p_fresh=0.5) for s in range(400)]
-    from sound_video_gen.core import UserError
-    from sound_video_gen.train.ssvg import SSVGTrainConfig
     with pytest.raises(UserError, match="p_fresh"): SSVGTrainConfig(p_fresh=1.5)
 
 

@@ -11,6 +11,7 @@ import argparse, json
 import numpy as np
 import torch
 from sound_video_gen.generators.factory import load_generator
+from sound_video_gen.metrics.av_scores import pearson
 from sound_video_gen.metrics.baselines import SSVGMethod
 from sound_video_gen.metrics.bench import load_split
 from sound_video_gen.model.anchored import window_loudness
@@ -28,25 +29,20 @@ if gen is None: raise SystemExit(f"{a.models[0]} is a model file without a bundl
 G = load_generator(gen).eval()
 PARTS = {"frames 1-15": slice(0, 15), "frames 16-63": slice(15, 63)}
 
-def corr(x: torch.Tensor, y: torch.Tensor) -> float:
-    x, y = x - x.mean(), y - y.mean()
-    n = float(x.norm() * y.norm())
-    return float(x @ y) / n if n > 0 else 0.0
-
 for path in a.models:
     full, anchor = SSVGMethod(path, GenerateOptions(beta=a.beta)), SSVGMethod(path, GenerateOptions(beta=0.0))
     if full.model.cfg.path != "anchored": raise SystemExit(f"{path}: not an anchored model (path={full.model.cfg.path!r}).")
-    mode, acc = full.model.cfg.anchored.loudness, {}
+    mode, groups, rows = full.model.cfg.anchored.loudness, full.model.recurrent.groups, {}
     for i in range(len(d["labels"])):
         win = d["windows"][i].float()
         with torch.no_grad(): w, w_a = full.latents(win, G, i), anchor.latents(win, G, i)
-        loud, drv = window_loudness(win[None], mode)[0][1:].double(), d["motion"][i][1:].double()
-        for g, (lo, hi) in full.model.recurrent.groups.items():
-            for name, path_ in (("path", w), ("residual", w - w_a), ("anchor", w_a)):
-                s = (path_[1:, lo:hi] - path_[:-1, lo:hi]).pow(2).mean((1, 2)).sqrt().double()
-                for part, sl in PARTS.items():
-                    r = acc.setdefault(g, {}).setdefault(name, {}).setdefault(part, {"speed": [], "loudness": [], "driver": []})
-                    r["speed"].append(float(s[sl].mean())); r["loudness"].append(corr(s[sl], loud[sl])); r["driver"].append(corr(s[sl], drv[sl]))
-    out = {g: {n: {part: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for part, r in parts.items()}
-               for n, parts in names.items()} for g, names in acc.items()}
+        loud, drv = window_loudness(win[None], mode)[0][1:].numpy(), d["motion"][i][1:].numpy()
+        for g, (lo, hi) in groups.items():
+            for name, ws in (("path", w), ("residual", w - w_a), ("anchor", w_a)):
+                s = (ws[1:, lo:hi] - ws[:-1, lo:hi]).pow(2).mean((1, 2)).sqrt().numpy()
+                for part, sl in PARTS.items():   # a constant series counts as uncorrelated (0), as in the sync score
+                    rows.setdefault((g, name, part), []).append(
+                        (s[sl].mean(), np.nan_to_num(pearson(s[sl], loud[sl])), np.nan_to_num(pearson(s[sl], drv[sl]))))
+    out = {g: {n: {part: dict(zip(("speed", "loudness", "driver"), np.mean(rows[g, n, part], 0).round(4).tolist())) for part in PARTS}
+               for n in ("path", "residual", "anchor")} for g in groups}
     print(json.dumps({"model": str(path), "beta": a.beta, "loudness": mode, "split": a.split, "clips": len(d["labels"]), "groups": out}))
