@@ -341,3 +341,24 @@ def test_init_from_warm_starts_a_new_run(tmp_path, parts):
     fresh = tmp_path / "c"
     train_ssvg(tiny_cfg(fresh, max_steps=0, seed=7), ToyClips(), G=G, clip=clip, audio_encoder=fa)
     assert not all(torch.equal(v, src["model"][k]) for k, v in load_ssvg(fresh / "ssvg.safetensors").state_dict().items())
+
+
+def test_sync_span_asks_each_span_of_a_long_window_to_follow_its_own_loudness():
+    from sound_video_gen.core import UserError
+    from sound_video_gen.model.anchored import window_loudness
+    from sound_video_gen.train.ssvg import sync_spans
+    g = torch.Generator().manual_seed(0)
+    B, T, span = 2, 32, 16
+    windows = torch.rand(B, T, 1, 1, 1, generator=g).expand(B, T, 1, 8, 16)
+    loud = window_loudness(windows, "window")
+    step = loud + 5.0 * (torch.arange(T) >= span)               # each second follows its loudness, the second one faster
+    ws = torch.zeros(B, T, 3, 2)
+    ws[:, 1:, :, 0] = torch.cumsum(step[:, 1:], 1)[..., None]    # ‖w_t − w_{t−1}‖ = step_t
+    terms = lambda s, n=T: model_losses(ws[:, :n], None, windows[:, :n], None, None, None, None, ws[:, 0],
+                                        SSVGTrainConfig(w_sync=1.0, w_reg=0.0, sync_span=s))["sync"]
+    assert float(terms(span)) < 1e-4                            # within each span the speed is the loudness ...
+    assert float(terms(0)) > 0.5                                # ... but over the whole window the jump swamps it
+    assert torch.equal(terms(span, 24), terms(0, 24))           # under two spans: one correlation over the window
+    x = torch.arange(2 * 37).view(2, 37, 1)
+    assert sync_spans(x, 16).shape == (4, 16, 1) and torch.equal(sync_spans(x, 16)[3], x[1, 16:32])
+    with pytest.raises(UserError, match="sync_span"): SSVGTrainConfig(sync_span=2)

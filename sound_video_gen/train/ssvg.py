@@ -85,6 +85,9 @@ class SSVGTrainConfig(Config):
     motion_size_frames: int = 1           # ... of paths averaged over this many frames first (>1: jitter does not count)
     w_sync: float = 0.0                   # 1 − corr_t(‖w_t − w_{t−1}‖, loudness of window t)
     sync_groups: bool = False             # the sync term per layer group (coarse, mid, fine each follow the loudness)
+    sync_span: int = 0                    # the sync correlation over consecutive spans of this many frames, averaged, in
+                                          # windows of two spans or more (0: over the whole window); 16 asks each second
+                                          # of a long window to follow its own loudness, as the benchmark's segments do
     render_every: int = 1                 # render G (adversarial, CLIP and edit terms) every N steps; 0: never
     render_rollout: bool = True           # a render step also renders the rollout's frames (False: it serves the edit terms only)
     teacher: str | None = None            # image encoder that builds the teacher cache (CLI: the dataset becomes TeacherClips)
@@ -118,6 +121,7 @@ class SSVGTrainConfig(Config):
         if self.train_frames == 1 or self.train_frames < 0: bad.append(f"train_frames={self.train_frames} (0, or at least 2)")
         if self.render_every < 0: bad.append(f"render_every={self.render_every}")
         if self.motion_size_frames < 1: bad.append(f"motion_size_frames={self.motion_size_frames}")
+        if self.sync_span in (1, 2) or self.sync_span < 0: bad.append(f"sync_span={self.sync_span} (0, or at least 3)")
         if not 0 <= self.p_first <= 1: bad.append(f"p_first={self.p_first}")
         if not 0 <= self.p_fresh <= 1: bad.append(f"p_fresh={self.p_fresh}")
         if min(self.lr_encoder, self.lr_recurrent, self.lr_discriminator) <= 0: bad.append("learning rates must be > 0")
@@ -238,6 +242,13 @@ def discriminator_loss(D_img, D_vid, real: torch.Tensor, fake: torch.Tensor, cfg
     return terms
 
 
+def sync_spans(x: torch.Tensor, span: int) -> torch.Tensor:
+    """Cut each clip of x (B, T, ...) into its T // span consecutive spans of `span` frames, as clips of their own
+    (B · T // span, span, ...); the frames after the last whole span are left out."""
+    n = x.shape[1] // span
+    return x[:, :n * span].reshape(x.shape[0] * n, span, *x.shape[2:])
+
+
 def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.Tensor, frozen: Frozen, D_img, D_vid,
                  text_emb: torch.Tensor | None, w_bar: torch.Tensor, cfg: SSVGTrainConfig,
                  teacher: torch.Tensor | None = None, anchors: torch.Tensor | None = None) -> dict:
@@ -275,6 +286,8 @@ def model_losses(ws: torch.Tensor, frames: torch.Tensor | None, windows: torch.T
     if cfg.w_sync > 0:
         moving = ws if anchors is None else anchors.detach() + (ws - anchors)   # same values; the anchor gets no gradient
         loud = window_loudness(windows, cfg.model.anchored.loudness if cfg.model.path == "anchored" else "window")
+        if cfg.sync_span and moving.shape[1] >= 2 * cfg.sync_span:
+            moving, loud = sync_spans(moving, cfg.sync_span), sync_spans(loud, cfg.sync_span)
         terms["sync"] = cfg.w_sync * loudness_sync_loss(moving, loud, groups if cfg.sync_groups else None)
     return terms
 
