@@ -362,3 +362,29 @@ def test_sync_span_asks_each_span_of_a_long_window_to_follow_its_own_loudness():
     x = torch.arange(2 * 37).view(2, 37, 1)
     assert sync_spans(x, 16).shape == (4, 16, 1) and torch.equal(sync_spans(x, 16)[3], x[1, 16:32])
     with pytest.raises(UserError, match="sync_span"): SSVGTrainConfig(sync_span=2)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 8, 16])
+def test_style_head_convolutions_as_matrix_products_equal_the_convolutions(monkeypatch, size):
+    "E_a's head convolutions on small maps (unfold + one matrix product) give nn.Conv2d's outputs and gradients."
+    from sound_video_gen.model import encoder
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 10, 3, 2, 1)
+    x = torch.randn(4, 6, size, size, requires_grad=True)
+    y = encoder.head_conv2d(x, conv)
+    ref = conv(x)
+    assert y.shape == ref.shape and (y - ref).abs().max() <= 1e-5 * ref.abs().max()
+    gy = torch.randn_like(ref)
+    got = torch.autograd.grad(y, [x, conv.weight, conv.bias], gy)
+    want = torch.autograd.grad(ref, [x, conv.weight, conv.bias], gy)
+    for a, b in zip(got, want): assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+    matmul, unfold = [], torch.nn.functional.unfold
+    monkeypatch.setattr(encoder.F, "unfold", lambda *a, **k: matmul.append(1) or unfold(*a, **k))
+    encoder.head_conv2d(x, conv)
+    assert len(matmul) == (size <= encoder.MATMUL_MAX_SIZE)          # larger maps run the convolution itself
+    head = encoder.GradualStyleBlock(6, 10, spatial=8)
+    xh = torch.randn(3, 6, 8, 8)
+    monkeypatch.setattr(encoder, "MATMUL_MAX_SIZE", 0)
+    plain = head(xh)
+    monkeypatch.setattr(encoder, "MATMUL_MAX_SIZE", 8)
+    assert (head(xh) - plain).abs().max() <= 1e-5 * plain.abs().max()

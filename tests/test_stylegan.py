@@ -9,7 +9,7 @@ import torch
 from sound_video_gen.core import UserError
 from sound_video_gen.generators.factory import create_generator, list_generator_configs, load_generator, save_generator
 from sound_video_gen.generators.legacy import PickledModule, load_network_pkl
-from sound_video_gen.generators.ops import bias_act, filtered_lrelu, modulated_conv2d, upfirdn2d
+from sound_video_gen.generators.ops import bias_act, filtered_lrelu, frozen_weight_conv2d, modulated_conv2d, upfirdn2d
 from sound_video_gen.generators.stylegan3 import design_lowpass_filter, input_affine_constant
 from sound_video_gen.generators.stylegan2 import modulated_conv2d as modconv2
 
@@ -171,8 +171,8 @@ def test_modulated_conv_takes_the_winograd_path_only_at_inference_on_large_maps(
     # Winograd F(6x6, 3x3) sums larger intermediate terms: ~1.5e-5 of the largest output, measured (F.conv2d: 3e-7)
     assert (fast - exact).abs().max() <= 5e-5 * exact.abs().max()
     calls.clear()
-    xg = x.clone().requires_grad_()
-    y = modulated_conv2d(xg, w, s, padding=1)                          # gradients wanted: the exact convolution
+    wg = w.clone().requires_grad_()
+    y = modulated_conv2d(x, wg, s, padding=1)                          # the weight wants a gradient: the exact convolution
     assert not calls and (y.detach() - exact).abs().max() <= 1e-5 * exact.abs().max()
     with torch.no_grad():
         modulated_conv2d(x[:, :, :40, :40], w, s, padding=1)            # below the threshold
@@ -182,6 +182,56 @@ def test_modulated_conv_takes_the_winograd_path_only_at_inference_on_large_maps(
         monkeypatch.setattr(ops, "_NNPACK_POOL", [torch.get_num_threads() + 1])   # NNPACK's pool has another size
         assert torch.equal(modulated_conv2d(x, w, s, padding=1), exact)  # so F.conv2d keeps to torch's thread count
     assert not calls
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_frozen_weight_conv_runs_winograd_both_ways_with_the_exact_gradient(monkeypatch, padding):
+    "x wants a gradient, the weight none: forward and backward through Winograd, equal to F.conv2d's, twice differentiable."
+    import sound_video_gen.generators.ops as ops
+    calls = []
+    real = ops.winograd_conv2d
+    monkeypatch.setattr(ops, "winograd_conv2d", lambda *a: calls.append((tuple(a[0].shape), a[2])) or real(*a))
+    monkeypatch.setattr(ops, "_NNPACK_POOL", [])
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 5, 50, 50, requires_grad=True), torch.randn(7, 5, 3, 3)
+    gy = torch.randn(2, 7, 50 + 2 * padding - 2, 50 + 2 * padding - 2, requires_grad=True)
+    y = frozen_weight_conv2d(x, w, padding)
+    gx, = torch.autograd.grad(y, x, gy, create_graph=True)
+    ref = torch.nn.functional.conv2d(x, w, padding=padding)
+    gref, = torch.autograd.grad(ref, x, gy, create_graph=True)
+    nnpack = torch.backends.nnpack.is_available()
+    assert len(calls) == 2 * nnpack                                  # the forward pass and the input's gradient
+    if nnpack: assert calls[1] == ((2, 7) + gy.shape[2:], 2 - padding)   # the adjoint: padded by 2 - p
+    assert (y - ref).abs().max() <= 5e-5 * ref.abs().max()
+    assert (gx - gref).abs().max() <= 5e-5 * gref.abs().max()
+    # the gradient's own backward (double backpropagation) is the forward convolution again
+    v = torch.randn_like(gx)
+    ggy, = torch.autograd.grad(gx, gy, v)
+    ggy_ref, = torch.autograd.grad(gref, gy, v)
+    assert (ggy - ggy_ref).abs().max() <= 5e-5 * ggy_ref.abs().max()
+    calls.clear()
+    wg = w.clone().requires_grad_()
+    assert torch.equal(frozen_weight_conv2d(x, wg, padding), ref)   # the weight wants a gradient: F.conv2d
+    with torch.no_grad(): assert torch.equal(frozen_weight_conv2d(x, w, padding), ref)   # nothing records: F.conv2d
+    assert torch.equal(frozen_weight_conv2d(x[:, :, :40, :40], w, padding), torch.nn.functional.conv2d(x[:, :, :40, :40], w, padding=padding))
+    assert not calls
+
+def test_stage3_generator_gradient_through_winograd_matches_the_direct_convolutions(monkeypatch):
+    "A frozen StyleGAN2's w+ gradient with its large maps through Winograd equals the one through F.conv2d."
+    import sound_video_gen.generators.ops as ops
+    monkeypatch.setattr(ops, "_NNPACK_POOL", [])
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", 16)             # the tiny generator's 16² and 32² maps take it
+    G = create_generator("stylegan2-tiny", seed=0).requires_grad_(False)
+    ws = G.mapping(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(1)), None).detach()
+    def grad():
+        w = ws.clone().requires_grad_()
+        img = G.synthesis(w, noise_mode="const")
+        return img.detach(), torch.autograd.grad(img.square().sum(), w)[0]
+    img, g = grad()
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_SIZE", None)
+    img_ref, g_ref = grad()
+    assert (img - img_ref).abs().max() <= 1e-5 * img_ref.abs().max()
+    assert (g - g_ref).abs().max() <= 1e-4 * g_ref.abs().max()
+    assert torch.backends.nnpack.is_available() == (not torch.equal(g, g_ref))   # the path was taken where it exists
 
 # ---------------------------------------------------------------- generators
 

@@ -14,8 +14,8 @@ from ..core import UserError
 
 # %% auto #0
 __all__ = ['CHUNK_ELEMENTS', 'PARALLEL_CHUNKS', 'BLOCK', 'DOWN_BLOCK', 'FILTER_THREADS', 'WINOGRAD_MIN_SIZE', 'upfirdn2d',
-           'filtered_lrelu', 'bias_act', 'winograd_conv2d', 'FullyConnectedLayer', 'normalize_2nd_moment',
-           'modulated_conv2d']
+           'filtered_lrelu', 'bias_act', 'winograd_conv2d', 'frozen_weight_conv2d', 'FullyConnectedLayer',
+           'normalize_2nd_moment', 'modulated_conv2d']
 
 # %% ../../nbs/01b_generators.ops.ipynb #8acf07d1
 def _parse_padding(padding) -> tuple[int, int, int, int]:
@@ -356,6 +356,32 @@ def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
           for i in range(x.shape[0])]
     return ys[0] if len(ys) == 1 else torch.cat(ys)
 
+# %% ../../nbs/01b_generators.ops.ipynb #978ac4f2
+class _FrozenWinograd(torch.autograd.Function):
+    "A 3×3 convolution through `winograd_conv2d` whose gradient (the input's only) runs through it too."
+    @staticmethod
+    def forward(ctx, x, w, padding: int):
+        ctx.save_for_backward(w)
+        ctx.padding = padding
+        return winograd_conv2d(x, w, padding)
+
+    @staticmethod
+    def backward(ctx, g):
+        w, = ctx.saved_tensors
+        wt = w.flip([2, 3]).transpose(0, 1).contiguous()   # the adjoint: flipped taps, in- and out-channels swapped
+        return _FrozenWinograd.apply(g.contiguous(), wt, 2 - ctx.padding), None, None
+
+def frozen_weight_conv2d(x: torch.Tensor,  # [N, I, H, W]
+                         w: torch.Tensor,  # [O, I, k, k], wanting no gradient
+                         padding: int = 0) -> torch.Tensor:
+    "`F.conv2d(x, w, padding=padding)`; while autograd records for x alone, a 3×3 on a large map runs as Winograd both ways."
+    if (torch.is_grad_enabled() and x.requires_grad and not w.requires_grad and isinstance(padding, int)
+            and w.dim() == 4 and WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and w.shape[-2:] == (3, 3) and 0 <= padding < 3 and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE
+            and x.is_contiguous() and _nnpack() and (not _NNPACK_POOL or _NNPACK_POOL[0] == torch.get_num_threads())):
+        return _FrozenWinograd.apply(x, w, padding)
+    return F.conv2d(x, w, padding=padding)
+
 # %% ../../nbs/01b_generators.ops.ipynb #686c3b10
 class FullyConnectedLayer(torch.nn.Module):
     "Linear layer with equalised learning rate and an optional leaky ReLU."
@@ -415,5 +441,5 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
         y = F.conv2d(x.reshape(1, -1, *x.shape[2:]), wm.reshape(-1, *w.shape[1:]).to(x.dtype), padding=padding, groups=n)
         return y.reshape(n, -1, *y.shape[2:])
     scale = s if input_gain is None else s * input_gain.expand(n, w.shape[1])
-    y = F.conv2d(x * scale.to(x.dtype).reshape(n, -1, 1, 1), w.to(x.dtype), padding=padding)
+    y = frozen_weight_conv2d(x * scale.to(x.dtype).reshape(n, -1, 1, 1), w.to(x.dtype), padding)
     return y * dcoefs.to(x.dtype).reshape(n, -1, 1, 1) if demodulate else y

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import Config, UserError, check_ranges
-from .ops import FullyConnectedLayer, bias_act, upfirdn2d
+from .ops import FullyConnectedLayer, bias_act, frozen_weight_conv2d, upfirdn2d
 from .stylegan3 import MappingNetwork
 
 # %% auto #0
@@ -75,7 +75,7 @@ def modulated_conv2d(x: torch.Tensor,  # [N, I, H, W]
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
         if up != 2 and _format(x) == torch.channels_last:   # oneDNN wants the weight in the input's layout: once
             weight = _frozen("cl", weight, lambda w: w.contiguous(memory_format=torch.channels_last))
-        x = _conv_up2(x, weight, resample_filter) if up == 2 else F.conv2d(x, weight, padding=padding)
+        x = _conv_up2(x, weight, resample_filter) if up == 2 else frozen_weight_conv2d(x, weight, padding)
         if demodulate and noise is not None: return torch.addcmul(noise.to(x.dtype), x, dcoefs.reshape(n, -1, 1, 1))  # one pass
         if demodulate: x = x * dcoefs.reshape(n, -1, 1, 1)
         return x if noise is None else x + noise

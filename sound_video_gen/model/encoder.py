@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from ..core import Config, UserError, check_ranges
 
 # %% auto #0
-__all__ = ['layer_groups', 'SEModule', 'BottleneckIRSE', 'GradualStyleBlock', 'EncoderConfig', 'make_norm', 'GradualStyleEncoder',
-           'SoundInversionEncoder']
+__all__ = ['MATMUL_MAX_SIZE', 'layer_groups', 'SEModule', 'BottleneckIRSE', 'head_conv2d', 'GradualStyleBlock', 'EncoderConfig',
+           'make_norm', 'GradualStyleEncoder', 'SoundInversionEncoder']
 
 # %% ../../nbs/10_model.encoder.ipynb #6e885453
 def layer_groups(num_ws: int, bounds: tuple[int, int] | None = None) -> dict[str, tuple[int, int]]:
@@ -56,6 +56,16 @@ class BottleneckIRSE(nn.Module):
         return self.res(x) + self.shortcut(x)
 
 # %% ../../nbs/10_model.encoder.ipynb #a60009fe
+MATMUL_MAX_SIZE: int = 8   # the heads' convolutions on maps this tall and wide or less run as unfold + one matrix product
+
+def head_conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    "`conv(x)` for a head's 3×3, stride-2, padding-1 convolution; on maps of `MATMUL_MAX_SIZE` or less, unfold + one matrix product."
+    n, _, h, w = x.shape
+    if max(h, w) > MATMUL_MAX_SIZE or conv.kernel_size != (3, 3) or conv.stride != (2, 2) or conv.padding != (1, 1): return conv(x)
+    cols = F.unfold(x, 3, padding=1, stride=2).transpose(1, 2)          # (N, L, I·9): every output pixel's 3×3 patch
+    y = F.linear(cols, conv.weight.flatten(1), conv.bias)               # (N, L, O)
+    return y.transpose(1, 2).reshape(n, conv.out_channels, (h + 1) // 2, (w + 1) // 2)
+
 class GradualStyleBlock(nn.Module):
     "pSp style head: stride-2 convs (`width` channels, default `out_ch`) from `spatial`² down to 1², then a linear map to `out_ch`."
     def __init__(self, in_ch: int, out_ch: int, spatial: int, init_gain: float = 1.0, width: int | None = None):
@@ -73,8 +83,9 @@ class GradualStyleBlock(nn.Module):
             self.linear.weight.mul_(init_gain); self.linear.bias.zero_()
 
     def forward(self, x):
-        x = self.proj(self.convs(x))
-        return self.linear(x.flatten(1))
+        for m in self.convs if isinstance(self.convs, nn.Sequential) else ():
+            x = head_conv2d(x, m) if isinstance(m, nn.Conv2d) else m(x)
+        return self.linear(self.proj(x).flatten(1))
 
 # %% ../../nbs/10_model.encoder.ipynb #e887c541
 @dataclass
