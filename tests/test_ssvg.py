@@ -366,25 +366,30 @@ def test_sync_span_asks_each_span_of_a_long_window_to_follow_its_own_loudness():
 
 @pytest.mark.parametrize("size", [1, 2, 4, 8, 16])
 def test_style_head_convolutions_as_matrix_products_equal_the_convolutions(monkeypatch, size):
-    "E_a's head convolutions on small maps (unfold + one matrix product) give nn.Conv2d's outputs and gradients."
+    "E_a's head convolutions as unfold + one matrix product give nn.Conv2d's outputs and gradients; taken only in training, on small maps and large weights."
     from sound_video_gen.model import encoder
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(6, 10, 3, 2, 1)
     x = torch.randn(4, 6, size, size, requires_grad=True)
+    matmul, unfold = [], torch.nn.functional.unfold
+    monkeypatch.setattr(encoder.F, "unfold", lambda *a, **k: matmul.append(1) or unfold(*a, **k))
+    encoder.head_conv2d(x, conv)
+    assert not matmul                                                 # 600 weights: the convolution itself
+    monkeypatch.setattr(encoder, "MATMUL_MIN_WEIGHTS", conv.weight.numel())
     y = encoder.head_conv2d(x, conv)
+    assert len(matmul) == (size <= encoder.MATMUL_MAX_SIZE)          # larger maps run the convolution itself
     ref = conv(x)
     assert y.shape == ref.shape and (y - ref).abs().max() <= 1e-5 * ref.abs().max()
     gy = torch.randn_like(ref)
     got = torch.autograd.grad(y, [x, conv.weight, conv.bias], gy)
     want = torch.autograd.grad(ref, [x, conv.weight, conv.bias], gy)
     for a, b in zip(got, want): assert (a - b).abs().max() <= 1e-5 * b.abs().max()
-    matmul, unfold = [], torch.nn.functional.unfold
-    monkeypatch.setattr(encoder.F, "unfold", lambda *a, **k: matmul.append(1) or unfold(*a, **k))
-    encoder.head_conv2d(x, conv)
-    assert len(matmul) == (size <= encoder.MATMUL_MAX_SIZE)          # larger maps run the convolution itself
+    matmul.clear()
+    with torch.no_grad(): assert torch.equal(encoder.head_conv2d(x, conv), conv(x))   # inference: the convolution
+    assert not matmul
     head = encoder.GradualStyleBlock(6, 10, spatial=8)
     xh = torch.randn(3, 6, 8, 8)
     monkeypatch.setattr(encoder, "MATMUL_MAX_SIZE", 0)
     plain = head(xh)
     monkeypatch.setattr(encoder, "MATMUL_MAX_SIZE", 8)
-    assert (head(xh) - plain).abs().max() <= 1e-5 * plain.abs().max()
+    assert (head(xh) - plain).abs().max() <= 1e-5 * plain.abs().max() and len(matmul) == 3   # 8 -> 4 -> 2 -> 1

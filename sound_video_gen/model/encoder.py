@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from ..core import Config, UserError, check_ranges
 
 # %% auto #0
-__all__ = ['MATMUL_MAX_SIZE', 'layer_groups', 'SEModule', 'BottleneckIRSE', 'head_conv2d', 'GradualStyleBlock', 'EncoderConfig',
-           'make_norm', 'GradualStyleEncoder', 'SoundInversionEncoder']
+__all__ = ['MATMUL_MAX_SIZE', 'MATMUL_MIN_WEIGHTS', 'layer_groups', 'SEModule', 'BottleneckIRSE', 'head_conv2d',
+           'GradualStyleBlock', 'EncoderConfig', 'make_norm', 'GradualStyleEncoder', 'SoundInversionEncoder']
 
 # %% ../../nbs/10_model.encoder.ipynb #6e885453
 def layer_groups(num_ws: int, bounds: tuple[int, int] | None = None) -> dict[str, tuple[int, int]]:
@@ -56,12 +56,15 @@ class BottleneckIRSE(nn.Module):
         return self.res(x) + self.shortcut(x)
 
 # %% ../../nbs/10_model.encoder.ipynb #a60009fe
-MATMUL_MAX_SIZE: int = 8   # the heads' convolutions on maps this tall and wide or less run as unfold + one matrix product
+MATMUL_MAX_SIZE: int = 8          # in training, head convolutions on maps this tall and wide or less,
+MATMUL_MIN_WEIGHTS: int = 2 ** 20  # with this many weights or more, run as unfold + one matrix product
 
 def head_conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    "`conv(x)` for a head's 3×3, stride-2, padding-1 convolution; on maps of `MATMUL_MAX_SIZE` or less, unfold + one matrix product."
+    "`conv(x)` for a head's 3×3, stride-2, padding-1 convolution; in training, a large weight on a small map runs as unfold + one matrix product."
     n, _, h, w = x.shape
-    if max(h, w) > MATMUL_MAX_SIZE or conv.kernel_size != (3, 3) or conv.stride != (2, 2) or conv.padding != (1, 1): return conv(x)
+    if not (torch.is_grad_enabled() and conv.weight.requires_grad and max(h, w) <= MATMUL_MAX_SIZE
+            and conv.weight.numel() >= MATMUL_MIN_WEIGHTS and conv.kernel_size == (3, 3) and conv.stride == (2, 2)
+            and conv.padding == (1, 1)): return conv(x)
     cols = F.unfold(x, 3, padding=1, stride=2).transpose(1, 2)          # (N, L, I·9): every output pixel's 3×3 patch
     y = F.linear(cols, conv.weight.flatten(1), conv.bias)               # (N, L, O)
     return y.transpose(1, 2).reshape(n, conv.out_channels, (h + 1) // 2, (w + 1) // 2)
