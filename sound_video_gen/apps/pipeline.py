@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
-from ..core import UserError, atomic_path, get_config, get_device
+from ..core import UserError, atomic_path, get_config, get_device, keep_freed_memory
 from ..audio import AudioStream, MelConfig, frame_centers, log_mel_blocks, sound_stats
 from ..generators.factory import load_generator
 from ..generators.stylegan3 import input_affine_constant, is_stylegan3
@@ -116,6 +116,7 @@ class SoundToVideo:
                  bundle_dir: Path | None = None,  # where F_a and CLIP are read from on first use
                 ):
         check_generator(model, G)
+        keep_freed_memory()           # batch after batch of the same sizes: reuse freed tensors (see above)
         self.device = get_device(device)
         self._input = None            # StyleGAN3: the input's own affine and transform, for save_pretrained
         if input_affine and is_stylegan3(G):
