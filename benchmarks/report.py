@@ -91,18 +91,19 @@ def markdown(rep: dict) -> str:
         rows.append(f"| {r['label']} | {r['batch']} | {r['ours_s']:.3f} | " + (f"{r['nvlabs_s']:.3f} | {r['speedup']:.2f}× | "
                     f"{r['max_abs_diff']:.1e} |" if "nvlabs_s" in r else "— | — | — |") + f" {load} |")
     rows += ["", "| figure | value |", "|---|---|"]
+    rerun = lambda r: f" (rerun {r['rerun']})" if "rerun" in r else ""
     for r in rep["stage0"]:
-        rows.append(f"| stage 0 step, {r.get('config', '?')} (batch {r.get('batch_size', '?')}) | "
+        rows.append(f"| stage 0 step, {r.get('config', '?')} (batch {r.get('batch_size', '?')}){rerun(r)} | "
                     + (f"{r['sec_per_step']:.3f} s" if "sec_per_step" in r else f"error: {r.get('error')}") + " |")
     for r in rep["stage3"]:
-        rows.append(f"| stage 3 step, bench_train_ssvg {r.get('config', '?')} (batch {r.get('batch', '?')} × {r.get('frames', '?')} frames) | "
+        rows.append(f"| stage 3 step, bench_train_ssvg {r.get('config', '?')} (batch {r.get('batch', '?')} × {r.get('frames', '?')} frames){rerun(r)} | "
                     + (f"{r['s_per_step']:.3f} s" if "s_per_step" in r else f"error: {r.get('error')}") + " |")
     for r in rep["generate"]:
         if "error" in r: rows.append(f"| generate | error: {r['error']} |"); continue
         what = f"generate, {r['config']} bundle, {r['sound_s']:g} s of sound at {r['fps']:g} fps"
         load = f", load avg {r['load_avg_1min']:.1f}" if "load_avg_1min" in r else ""
-        rows.append(f"| {what} (end to end{load}) | {r['end_to_end_s']:.2f} s |")
-        rows.append(f"| {what} (peak RSS) | {r['peak_rss_mb']:.0f} MB |")
+        rows.append(f"| {what} (end to end{load}){rerun(r)} | {r['end_to_end_s']:.2f} s |")
+        rows.append(f"| {what} (peak RSS){rerun(r)} | {r['peak_rss_mb']:.0f} MB |")
     return "\n".join(rows) + "\n"
 
 
