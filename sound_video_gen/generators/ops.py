@@ -337,13 +337,16 @@ def _nnpack() -> bool:
 
 _NNPACK_POOL: list[int] = []   # NNPACK makes its thread pool at its first convolution, with torch's thread count then
 
-def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
-    "May this 3×3 convolution run through `winograd_conv2d`? CPU, float32, no gradient wanted, a large map."
+def _winograd_map_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
+    "Does NNPACK's Winograd kernel take this 3×3 convolution? CPU, float32, a large contiguous map, NNPACK's pool at torch's thread count."
     return (WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
             and w.shape[-2:] == (3, 3) and isinstance(padding, int) and 0 <= padding < 3
-            and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous()
-            and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _nnpack()
+            and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE and x.is_contiguous() and _nnpack()
             and (not _NNPACK_POOL or _NNPACK_POOL[0] == torch.get_num_threads()))   # its pool has torch's thread count
+
+def _winograd_ok(x: torch.Tensor, w: torch.Tensor, padding) -> bool:
+    "May this 3×3 convolution run through `winograd_conv2d`? No gradient wanted, and a map the kernel takes."
+    return not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)) and _winograd_map_ok(x, w, padding)
 
 def winograd_conv2d(x: torch.Tensor,  # [N, I, H, W]
                     w: torch.Tensor,  # [O, I, 3, 3] for every sample, or [N, O, I, 3, 3]: one weight per sample
@@ -375,10 +378,7 @@ def frozen_weight_conv2d(x: torch.Tensor,  # [N, I, H, W]
                          w: torch.Tensor,  # [O, I, k, k], wanting no gradient
                          padding: int = 0) -> torch.Tensor:
     "`F.conv2d(x, w, padding=padding)`; while autograd records for x alone, a 3×3 on a large map runs as Winograd both ways."
-    if (torch.is_grad_enabled() and x.requires_grad and not w.requires_grad and isinstance(padding, int)
-            and w.dim() == 4 and WINOGRAD_MIN_SIZE is not None and x.device.type == "cpu" and x.dtype == torch.float32
-            and w.shape[-2:] == (3, 3) and 0 <= padding < 3 and min(x.shape[2:]) >= WINOGRAD_MIN_SIZE
-            and x.is_contiguous() and _nnpack() and (not _NNPACK_POOL or _NNPACK_POOL[0] == torch.get_num_threads())):
+    if torch.is_grad_enabled() and x.requires_grad and not w.requires_grad and w.dim() == 4 and _winograd_map_ok(x, w, padding):
         return _FrozenWinograd.apply(x, w, padding)
     return F.conv2d(x, w, padding=padding)
 
