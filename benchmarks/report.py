@@ -80,6 +80,7 @@ def _lines(cmd: list[str], timeout: int = 1800) -> list[dict]:
 
 def markdown(rep: dict) -> str:
     m = rep["machine"]
+    rerun = lambda r: f" (rerun {r['rerun']})" if "rerun" in r else ""   # rows rerun with --merge
     rows = [f"# Benchmarks on {m['cpu']} ({m['cores']} cores), torch {m['torch']}", "",
             f"{rep['date']}, commit {rep['git_commit'] or 'unknown'}; `python benchmarks/report.py"
             + (" --nvlabs PATH`" if rep["nvlabs"] else "`") + f", medians of {rep['repeat']}.", "",
@@ -87,11 +88,10 @@ def markdown(rep: dict) -> str:
     for r in rep["synthesis"]:
         if "error" in r: rows.append(f"| {r['label']} | — | error: {r['error']} | | | | |"); continue
         load = "–".join(f"{v:.1f}" for v in r["load_avg_1min"]) if "load_avg_1min" in r else "—"
-        if "rerun" in r: load += f" (rerun {r['rerun']})"
+        load += rerun(r)
         rows.append(f"| {r['label']} | {r['batch']} | {r['ours_s']:.3f} | " + (f"{r['nvlabs_s']:.3f} | {r['speedup']:.2f}× | "
                     f"{r['max_abs_diff']:.1e} |" if "nvlabs_s" in r else "— | — | — |") + f" {load} |")
     rows += ["", "| figure | value |", "|---|---|"]
-    rerun = lambda r: f" (rerun {r['rerun']})" if "rerun" in r else ""
     for r in rep["stage0"]:
         rows.append(f"| stage 0 step, {r.get('config', '?')} (batch {r.get('batch_size', '?')}){rerun(r)} | "
                     + (f"{r['sec_per_step']:.3f} s" if "sec_per_step" in r else f"error: {r.get('error')}") + " |")
