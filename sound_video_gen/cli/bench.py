@@ -83,6 +83,9 @@ def _run(argv):
     p.add_argument("--sound", choices=["all", "first", "none"], help="ssvg only: sound at every frame, at the first only, "
                    "or none (default: the model's config)")
     p.add_argument("--beta", type=BETA, help="ssvg only: the rollout's step size (default: the model's config)")
+    p.add_argument("--horizon", type=ranged(int, 0, 10**5), help="ssvg, anchored models: a fresh GRU rollout every this many "
+                   "frames, 0 for one (default: the model's config); only videos longer than it change")
+    p.add_argument("--crossfade", type=ranged(int, 0, 10**5), help="ssvg, anchored models: frames of each hand-over (default: the model's config)")
     p.add_argument("--label", help="free text stored in the record and shown in the table, e.g. 'ssvg sound=none'")
     p.add_argument("--split", default="test", choices=["test", "val"], help="sounds that drive the method (default test)")
     p.add_argument("--seed", type=SEED, default=0)
@@ -95,7 +98,8 @@ def _run(argv):
     a = p.parse_args(argv)
     if a.log and not Path(a.log).parent.is_dir(): raise UserError(f"folder {Path(a.log).parent} does not exist.")
     if a.method == "ssvg" and not a.model: raise UserError(f"--method ssvg needs --model ({MODEL_HELP}).")
-    if a.method != "ssvg" and (a.sound or a.beta is not None): raise UserError("--sound and --beta apply to --method ssvg only.")
+    if a.method != "ssvg" and (a.sound or a.beta is not None or a.horizon is not None or a.crossfade is not None):
+        raise UserError("--sound, --beta, --horizon and --crossfade apply to --method ssvg only.")
     if a.method != "ssvg" and not METHODS[a.method].uses_generator and (a.generator or a.model):
         raise UserError(f"--method {a.method} renders no latents, so it would ignore --{'generator' if a.generator else 'model'}; drop it.")
     _check_length(a.data, a.split, a.frames, a.segments)
@@ -105,7 +109,8 @@ def _run(argv):
     generator = _generator(a, files)
     if METHODS[a.method].uses_generator and generator is None:
         raise UserError(f"--method {a.method} needs a generator: pass --generator, or a bundle as --model.")
-    method = SSVGMethod(str(files.ssvg), GenerateOptions(beta=a.beta, sound=a.sound)) if a.method == "ssvg" else a.method
+    method = SSVGMethod(str(files.ssvg), GenerateOptions(beta=a.beta, sound=a.sound, horizon=a.horizon,
+                                                                   crossfade=a.crossfade)) if a.method == "ssvg" else a.method
     generator = generator if METHODS[a.method].uses_generator else None
     rec = benchmark(method, a.split, a.data, a.classifier, generator, a.seed, a.max_clips, a.log, n_frames=a.frames,
                     segments=a.segments, label=a.label, progress=True)

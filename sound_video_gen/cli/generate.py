@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, help="step size of the rollout, in [0, 10] (default: the model's; the released generator used 0.4)")
     p.add_argument("--groups", default="all", help="layer groups that move: all, or a comma list of coarse,mid,fine")
     p.add_argument("--sound", choices=["all", "first", "none"], help="what the model hears: every window, only the first, or none (default: the model's)")
+    p.add_argument("--horizon", type=ranged(int, 0, 10**5), help="anchored models: a fresh GRU rollout every this many frames, 0 for one rollout (default: the model's, 16)")
+    p.add_argument("--crossfade", type=ranged(int, 0, 10**5), help="anchored models: frames over which one rollout hands over to the next (default: the model's, 8)")
     p.add_argument("--batch-size", type=ranged(int, 1, 4096), default=16, help="frames per network call")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--preview", action="store_true", help="also write OUT.png: a filmstrip under the spectrogram")
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     from sound_video_gen.model.generation import GenerateOptions
     groups = None if a.groups == "all" else [g.strip() for g in a.groups.split(",") if g.strip()]
-    options = GenerateOptions(a.seed, a.w0, a.psi, a.beta, groups, a.sound)   # every knob checked here, once, before anything loads
+    options = GenerateOptions(a.seed, a.w0, a.psi, a.beta, groups, a.sound, a.horizon, a.crossfade)   # every knob checked here, once, before anything loads
     src = Path(a.src)
     files = _inputs(src)
     outs = _outputs(files, src, a.out, a.overwrite)

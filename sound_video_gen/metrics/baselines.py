@@ -175,6 +175,10 @@ class SSVGMethod(Method):
         self.beta = self.model.cfg.beta if self.options.beta is None else self.options.beta
         self.sound = self.options.sound or self.model.cfg.sound
         self.w0 = self.options.w0 if isinstance(self.options.w0, str) else "given"
+        anchored = self.model.cfg.path == "anchored"
+        self.horizon = ([self.model.cfg.anchored.horizon if self.options.horizon is None else self.options.horizon,
+                         self.model.cfg.anchored.crossfade if self.options.crossfade is None else self.options.crossfade]
+                        if anchored else None)
 
     def latents(self, windows, G, seed):
         "The trajectory of `generate` for these windows: `stream_latents` in one chunk, seeded by the segment's seed."
@@ -182,8 +186,8 @@ class SSVGMethod(Method):
         return torch.cat(list(stream_latents(self.model, G, self.options.replace(seed=int(seed)), [windows])))
 
     def info(self) -> dict:
-        "Name, beta, sound, the model file and its sha256 (None for a module passed in), and the model's config."
-        return {"name": self.name, "beta": self.beta, "sound": self.sound, "w0": self.w0, "file": self.path, "sha256": self.sha256,
-                "config": self.model.cfg.to_dict()}
+        "Name, beta, sound, horizon and crossfade, the model file and its sha256 (None for a module passed in), its config."
+        return {"name": self.name, "beta": self.beta, "sound": self.sound, "w0": self.w0, "horizon": self.horizon,
+                "file": self.path, "sha256": self.sha256, "config": self.model.cfg.to_dict()}
 
 METHODS[SSVGMethod.name] = SSVGMethod

@@ -14,10 +14,16 @@ from ..core import Config, UserError, check_ranges
 from .encoder import layer_groups
 
 # %% auto #0
-__all__ = ['BLOCK_FRAMES', 'AnchoredConfig', 'causal_summary', 'window_loudness', 'AnchoredBlock', 'blocked_linear',
-           'gru_sequence', 'rollout']
+__all__ = ['BLOCK_FRAMES', 'check_horizon', 'AnchoredConfig', 'causal_summary', 'window_loudness', 'AnchoredBlock',
+           'blocked_linear', 'gru_sequence', 'rollout_spans', 'rollout_weights', 'rollout']
 
 # %% ../../nbs/11a_model.anchored.ipynb #4bf688ca
+def check_horizon(horizon: int, crossfade: int) -> None:
+    "Raise `UserError` unless `horizon` is 0 or a whole number of frames and 0 <= `crossfade` <= `horizon`."
+    for name, v in (("horizon", horizon), ("crossfade", crossfade)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
+    if horizon and crossfade > horizon: raise UserError(f"crossfade ({crossfade}) must not exceed horizon ({horizon}).")
+
 @dataclass
 class AnchoredConfig(Config):
     "The sound-anchored path: summary length, the residual GRUs and their bound."
@@ -34,10 +40,15 @@ class AnchoredConfig(Config):
                                         # window, or 'frame', the mean of its central 3/8 (about the frame's own interval)
     detach_inputs: bool = True          # the GRUs read E_a's output without sending gradients back into E_a: the
                                         # sound's content is learnt through the anchor alone, the motion by the GRUs
+    horizon: int = 16                   # a fresh GRU rollout takes over every `horizon` frames (0: one rollout for the
+                                        # whole sound), so no GRU runs far past the windows it was trained on
+    crossfade: int = 8                  # frames over which the old rollout's residual fades into the new one's
 
     def __post_init__(self):
         check_ranges(self, num_ws=(1, 64), w_dim=(1, 4096), hidden=(1, 8192), num_layers=(1, 16), noise_std=(0, 10),
-                     summary_frames=(1, 100_000), bound=(1e-6, 1e3), out_init_gain=(0, 10))
+                     summary_frames=(1, 100_000), bound=(1e-6, 1e3), out_init_gain=(0, 10), horizon=(0, 100_000),
+                     crossfade=(0, 100_000))
+        check_horizon(self.horizon, self.crossfade)
         if self.loudness not in ("window", "frame"): raise UserError(f"loudness must be 'window' or 'frame', got {self.loudness!r}.")
 
 # %% ../../nbs/11a_model.anchored.ipynb #4cd00422
@@ -118,6 +129,28 @@ def gru_sequence(gru: nn.GRU, x: torch.Tensor, h: torch.Tensor, t0: int = 0) -> 
         last.append(hl)
     return x, torch.stack(last)
 
+# %% ../../nbs/11a_model.anchored.ipynb #b86e9543
+def rollout_spans(t0: int, T: int, horizon: int, crossfade: int) -> list[tuple[int, int | None]]:
+    """The GRU rollouts that frames [t0, t0 + T) draw on, as (start, end) frame indices: rollout k starts afresh at
+    k·horizon and lives horizon + crossfade frames; with horizon 0 there is one, (0, None), for the whole sound."""
+    if not horizon: return [(0, None)]
+    first = max(0, (t0 - crossfade) // horizon - 1)
+    spans = [(k * horizon, (k + 1) * horizon + crossfade) for k in range(first, (t0 + T - 1) // horizon + 1)]
+    return [(s, e) for s, e in spans if e > t0]
+
+def rollout_weights(start: int, t0: int, T: int, horizon: int, crossfade: int) -> torch.Tensor:
+    """Weight (T,) of the rollout begun at `start` for frames t0..t0+T-1: it fades in over its first `crossfade` frames
+    (the first rollout starts at full weight), holds, and fades out over the `crossfade` frames after `horizon`, as
+    the next one fades in; the two weights of a shared frame add up to one."""
+    age = torch.arange(t0 - start, t0 - start + T, dtype=torch.float64)
+    w = torch.ones(T, dtype=torch.float64)
+    if horizon:
+        if start > 0: w = torch.where(age < crossfade, (age + 1) / (crossfade + 1), w)
+        w = torch.where(age >= horizon, 1 - (age - horizon + 1) / (crossfade + 1), w)
+        w = torch.where((age < 0) | (age >= horizon + crossfade), 0.0, w)
+    return w.float()
+
+
 # %% ../../nbs/11a_model.anchored.ipynb #82ca14e2
 def rollout(self: AnchoredBlock,
             base: torch.Tensor,               # w_base (B, num_ws, w_dim): w_avg, a random or a given latent
@@ -127,22 +160,45 @@ def rollout(self: AnchoredBlock,
             beta: float = 1.0,                # scale of the residual (0: the anchor alone)
             noise: torch.Tensor | None = None,  # (B, T, 2, num_ws, w_dim), or None: no noise
             state: dict | None = None,        # hidden states from a previous call (continue that rollout)
-            return_state: bool = False):
+            return_state: bool = False,
+            horizon: int | None = None,       # frames between fresh rollouts (0: one rollout); None: the config's
+            crossfade: int | None = None):    # frames of each hand-over; None: the config's
     """Latents w_t = base + s_t + β·r_t, (B, T, num_ws, w_dim); the residuals are not summed over time. For each group,
     r_t = bound·tanh(Linear(GRU([a_t − w_base, E_a(x_t) − s_t] + σε, l_t, l_t − l̄_t)) / bound), all frames at once
-    but the GRU's hidden step. The state holds each group's hidden state and the number of frames so far (`t`)."""
+    but the GRU's hidden step. With a horizon, a fresh GRU rollout (zero state, the same inputs) starts every
+    `horizon` frames and r_t blends the live ones' residuals by `rollout_weights`. The state holds each group's live
+    hidden states by their rollout's start, the number of frames so far (`t`) and the horizon it was made with."""
     B, T = anchor.shape[:2]
-    state = self.init_state(B, anchor.device) if state is None else state
+    P = self.cfg.horizon if horizon is None else horizon
+    Fd = self.cfg.crossfade if crossfade is None else crossfade
+    check_horizon(P, Fd)
+    state = state or {}
     t0 = int(state.get("t", 0))
+    if state and state.get("horizon", (P, Fd)) != (P, Fd):
+        raise UserError(f"this rollout was begun with horizon, crossfade = {state['horizon']}, not {(P, Fd)}.")
     a_in, n_in = (anchor.detach(), now.detach()) if self.cfg.detach_inputs else (anchor, now)
     noise = None if noise is None else noise.to(anchor.dtype)
-    parts, new = [], {"t": t0 + T}
+    spans = rollout_spans(t0, T, P, Fd)
+    weights = [rollout_weights(s, max(s, t0), min(e or t0 + T, t0 + T) - max(s, t0), P, Fd) for s, e in spans]
+    parts, new = [], {"t": t0 + T, "horizon": (P, Fd)}
     for k, (a, b) in self.groups.items():
         x = torch.cat([a_in[:, :, a:b].flatten(2), (n_in - a_in)[:, :, a:b].flatten(2)], 2)
         if noise is not None: x = x + noise[:, :, :, a:b].flatten(2)
-        h, new[k] = gru_sequence(self.rnns[k], torch.cat([x, loud], 2), state[k], t0)
-        r = blocked_linear(h, self.outs[k].weight, self.outs[k].bias, t0).view(B, T, b - a, -1)
-        parts.append(self.cfg.bound * torch.tanh(r / self.cfg.bound))
+        x, live, rs = torch.cat([x, loud], 2), {}, []
+        for (s, e), w in zip(spans, weights):
+            i0, i1 = max(s, t0), t0 + T if e is None else min(e, t0 + T)
+            h0 = state.get(k, {}).get(s)
+            if h0 is None: h0 = anchor.new_zeros(self.cfg.num_layers, B, self.cfg.hidden, dtype=torch.float32)
+            h, hT = gru_sequence(self.rnns[k], x[:, i0 - t0:i1 - t0], h0, i0)
+            if e is None or i1 < e: live[s] = hT
+            r = self.cfg.bound * torch.tanh(blocked_linear(h, self.outs[k].weight, self.outs[k].bias, i0) / self.cfg.bound)
+            rs.append((i0 - t0, i1 - t0, r if bool((w == 1).all()) else r * w.to(r)[None, :, None]))
+        if len(rs) == 1 and rs[0][:2] == (0, T): r = rs[0][2]
+        else:
+            r = x.new_zeros(B, T, rs[0][2].shape[-1], dtype=rs[0][2].dtype)
+            for i0, i1, ri in rs: r = r + F.pad(ri, (0, 0, i0, T - i1))
+        new[k] = live
+        parts.append(r.view(B, T, b - a, -1))
     ws = base[:, None] + anchor + beta * torch.cat(parts, 2)
     return (ws, new) if return_state else ws
 

@@ -47,6 +47,8 @@ class GenerateOptions:
     beta: float | None = None             # step size (paper path) or residual scale (anchored path); None: the model's
     groups: tuple[str, ...] | None = None # the layer groups that move: None (all), or some of 'coarse', 'mid', 'fine'
     sound: str | None = None              # 'all', 'first' (the first window for every frame) or 'none'; None: the model's
+    horizon: int | None = None            # anchored path: a fresh GRU rollout every this many frames (0: one); None: the model's
+    crossfade: int | None = None          # anchored path: frames over which one rollout hands over to the next; None: the model's
 
     def __post_init__(self):
         if not (isinstance(self.seed, (int, np.integer)) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**32):
@@ -63,6 +65,11 @@ class GenerateOptions:
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "groups", None if names == "all" or set(names) == {"coarse", "mid", "fine"} else tuple(names))
         if self.sound is not None and self.sound not in SOUND_MODES: raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
+        for name in ("horizon", "crossfade"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+                raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
+            if v is not None: object.__setattr__(self, name, int(v))
 
     def replace(self, **changes) -> "GenerateOptions":
         "A copy with some fields changed (checked again)."
@@ -104,7 +111,8 @@ def stream_latents(model: SSVG,                    # the sound-to-video model
         noise = (torch.cat([rec.draw_noise(1, 1, noise_gen) for _ in range(len(win))], 1).to(dev)
                  if rec.cfg.noise_std > 0 else None)
         ws, state = model.latents(win[None].to(dev), w_start, beta=beta, sound=opts.sound, noise=noise, state=state, t0=t0,
-                                  return_state=True, sound_start=sound_start, batch_size=batch_size)
+                                  return_state=True, sound_start=sound_start, batch_size=batch_size,
+                                  horizon=opts.horizon, crossfade=opts.crossfade)
         ws = ws[0].clone()
         if hold is None: hold = ws[:1].clone()
         for a, b in held: ws[:, a:b] = hold[0, a:b]

@@ -111,12 +111,16 @@ def latents(self: SSVG,
             return_state: bool = False,         # also return the state after the last frame
             sound_start: bool = False,          # paper path: start from w_0 + E_a(x_1), the paper's ŵ = w + E_a(x)
             batch_size: int | None = None,      # E_a on this many frames at a time (see `offsets`)
+            horizon: int | None = None,         # anchored path: frames between fresh GRU rollouts (None: the config's)
+            crossfade: int | None = None,       # anchored path: frames of each hand-over (None: the config's)
            ):
     """The trajectory w_1..w_T (B, T, num_ws, w_dim) for per-frame windows; chunked calls equal one call bit for bit.
     The anchored path's state also holds this call's anchors a_t (`anchor`, B, T, num_ws, w_dim)."""
     sound = sound or self.cfg.sound
     B, T = windows.shape[:2]
     if self.cfg.path == "paper":
+        if horizon or crossfade:
+            raise UserError("horizon and crossfade belong to the anchored path; the paper's rollout sums its steps, so it runs as one.")
         if state is not None: w0 = state["w"]
         dws = self.offsets(windows, batch_size) if sound != "none" else windows.new_zeros(B, T, self.cfg.num_ws, self.cfg.w_dim)
         if sound_start and state is None and t0 == 0 and sound != "none": w0 = w0 + dws[:, 0]
@@ -139,7 +143,8 @@ def latents(self: SSVG,
         anchor, ls = both[..., :-1].view_as(now), both[..., -1]
         loud = torch.stack([lx, lx - ls], -1)
     if noise is None and self.recurrent.cfg.noise_std > 0: noise = self.recurrent.draw_noise(B, T, generator, windows.device)
-    ws, h = self.recurrent.rollout(w0, anchor, now, loud, beta=beta, noise=noise, state=st.get("h"), return_state=True)
+    ws, h = self.recurrent.rollout(w0, anchor, now, loud, beta=beta, noise=noise, state=st.get("h"), return_state=True,
+                                   horizon=horizon, crossfade=crossfade)
     return (ws, {"h": h, "summary": summary, "first": first, "anchor": w0[:, None] + anchor}) if return_state else ws
 
 SSVG.latents = latents
