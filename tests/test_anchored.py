@@ -134,3 +134,18 @@ def test_the_horizon_keeps_the_demo_models_motion_going_past_its_training_window
         assert torch.equal(first[0], first[16])
         ratios[name] = speed[16] / speed[0]
     assert min(ratios.values()) > 1.0 and sum(ratios.values()) / len(ratios) > 1.2, ratios   # measured: 1.49, 1.74, 1.09
+
+
+def test_generate_refuses_a_crossfade_longer_than_the_horizon_and_writes_nothing(tmp_path, capsys):
+    from sound_video_gen.cli import dispatch
+    from sound_video_gen.core import run_cli
+    from sound_video_gen.model.bundle import pretrained_dir
+    with pytest.raises(UserError, match="must not exceed"): GenerateOptions(horizon=3, crossfade=5)
+    sound, out = pretrained_dir() / "examples" / "birdsong.wav", tmp_path / "v.mp4"
+    for extra in (["--horizon", "3", "--crossfade", "5"], ["--crossfade", "20"]):   # the second against the model's 16
+        assert run_cli(dispatch, ["generate", str(sound), "-o", str(out), "--quiet", "--seconds", "2", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: crossfade (") and "\n" not in err, err
+        assert list(tmp_path.iterdir()) == []
+    assert run_cli(dispatch, ["generate", str(sound), "-o", str(out), "--quiet", "--seconds", "2", "--horizon", "0"]) == 0
+    assert out.stat().st_size > 0

@@ -129,7 +129,7 @@ def gru_sequence(gru: nn.GRU, x: torch.Tensor, h: torch.Tensor, t0: int = 0) -> 
         last.append(hl)
     return x, torch.stack(last)
 
-# %% ../../nbs/11a_model.anchored.ipynb #b86e9543
+# %% ../../nbs/11a_model.anchored.ipynb #bdd0ba4c
 def rollout_spans(t0: int, T: int, horizon: int, crossfade: int) -> list[tuple[int, int | None]]:
     """The GRU rollouts that frames [t0, t0 + T) draw on, as (start, end) frame indices: rollout k starts afresh at
     k·horizon and lives horizon + crossfade frames; with horizon 0 there is one, (0, None), for the whole sound."""

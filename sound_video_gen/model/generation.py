@@ -70,6 +70,8 @@ class GenerateOptions:
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
                 raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
             if v is not None: object.__setattr__(self, name, int(v))
+        if self.horizon and self.crossfade is not None and self.crossfade > self.horizon:
+            raise UserError(f"crossfade ({self.crossfade}) must not exceed horizon ({self.horizon}).")
 
     def replace(self, **changes) -> "GenerateOptions":
         "A copy with some fields changed (checked again)."
