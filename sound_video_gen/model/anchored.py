@@ -87,10 +87,6 @@ class AnchoredBlock(nn.Module):
         with torch.no_grad():
             for lin in self.outs.values(): lin.weight.mul_(cfg.out_init_gain); lin.bias.zero_()
 
-    def init_state(self, batch: int, device=None) -> dict[str, torch.Tensor]:
-        "Zero hidden states, one per group: (num_layers, batch, hidden)."
-        return {k: torch.zeros(self.cfg.num_layers, batch, self.cfg.hidden, device=device) for k in self.groups}
-
     def draw_noise(self, batch: int, steps: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         "The input noise σ·ε for a rollout: (batch, steps, 2, num_ws, w_dim)."
         shape = (batch, steps, 2, self.cfg.num_ws, self.cfg.w_dim)
