@@ -18,11 +18,14 @@ __all__ = ['BLOCK_FRAMES', 'check_horizon', 'AnchoredConfig', 'causal_summary', 
            'blocked_linear', 'gru_sequence', 'rollout_spans', 'rollout_weights', 'rollout']
 
 # %% ../../nbs/11a_model.anchored.ipynb #4bf688ca
-def check_horizon(horizon: int, crossfade: int) -> None:
-    "Raise `UserError` unless `horizon` is 0 or a whole number of frames and 0 <= `crossfade` <= `horizon`."
+def check_horizon(horizon: int | None, crossfade: int | None) -> None:
+    """Raise `UserError` unless each given value is a whole number of frames >= 0 and, when both are given and the
+    horizon is not 0, crossfade <= horizon (None: not given, as in `GenerateOptions`)."""
     for name, v in (("horizon", horizon), ("crossfade", crossfade)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0: raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
-    if horizon and crossfade > horizon: raise UserError(f"crossfade ({crossfade}) must not exceed horizon ({horizon}).")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
+    if horizon and crossfade is not None and crossfade > horizon:
+        raise UserError(f"crossfade ({crossfade}) must not exceed horizon ({horizon}).")
 
 @dataclass
 class AnchoredConfig(Config):
@@ -174,21 +177,23 @@ def rollout(self: AnchoredBlock,
         raise UserError(f"this rollout was begun with horizon, crossfade = {state['horizon']}, not {(P, Fd)}.")
     a_in, n_in = (anchor.detach(), now.detach()) if self.cfg.detach_inputs else (anchor, now)
     noise = None if noise is None else noise.to(anchor.dtype)
-    spans = rollout_spans(t0, T, P, Fd)
-    weights = [rollout_weights(s, max(s, t0), min(e or t0 + T, t0 + T) - max(s, t0), P, Fd) for s, e in spans]
+    pieces = []                                   # per rollout: start, its frames in this call, whether it ends in it, weights (None: all 1)
+    for s, e in rollout_spans(t0, T, P, Fd):
+        i0, i1 = max(s, t0), t0 + T if e is None else min(e, t0 + T)
+        w = rollout_weights(s, i0, i1 - i0, P, Fd)
+        pieces.append((s, i0, i1, e is not None and e <= t0 + T, None if bool((w == 1).all()) else w))   # ends here?
     parts, new = [], {"t": t0 + T, "horizon": (P, Fd)}
     for k, (a, b) in self.groups.items():
         x = torch.cat([a_in[:, :, a:b].flatten(2), (n_in - a_in)[:, :, a:b].flatten(2)], 2)
         if noise is not None: x = x + noise[:, :, :, a:b].flatten(2)
         x, live, rs = torch.cat([x, loud], 2), {}, []
-        for (s, e), w in zip(spans, weights):
-            i0, i1 = max(s, t0), t0 + T if e is None else min(e, t0 + T)
+        for s, i0, i1, ends, w in pieces:
             h0 = state.get(k, {}).get(s)
             if h0 is None: h0 = anchor.new_zeros(self.cfg.num_layers, B, self.cfg.hidden, dtype=torch.float32)
             h, hT = gru_sequence(self.rnns[k], x[:, i0 - t0:i1 - t0], h0, i0)
-            if e is None or i1 < e: live[s] = hT
+            if not ends: live[s] = hT
             r = self.cfg.bound * torch.tanh(blocked_linear(h, self.outs[k].weight, self.outs[k].bias, i0) / self.cfg.bound)
-            rs.append((i0 - t0, i1 - t0, r if bool((w == 1).all()) else r * w.to(r)[None, :, None]))
+            rs.append((i0 - t0, i1 - t0, r if w is None else r * w.to(r)[None, :, None]))
         if len(rs) == 1 and rs[0][:2] == (0, T): r = rs[0][2]
         else:
             r = x.new_zeros(B, T, rs[0][2].shape[-1], dtype=rs[0][2].dtype)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..core import UserError
+from .anchored import check_horizon
 from .editing import group_names
 from .encoder import layer_groups
 from .recurrent import initial_latent
@@ -66,12 +67,8 @@ class GenerateOptions:
         object.__setattr__(self, "groups", None if names == "all" or set(names) == {"coarse", "mid", "fine"} else tuple(names))
         if self.sound is not None and self.sound not in SOUND_MODES: raise UserError(f"sound must be 'all', 'first' or 'none', got {self.sound!r}.")
         for name in ("horizon", "crossfade"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
-                raise UserError(f"{name} must be a whole number of frames >= 0, got {v!r}.")
-            if v is not None: object.__setattr__(self, name, int(v))
-        if self.horizon and self.crossfade is not None and self.crossfade > self.horizon:
-            raise UserError(f"crossfade ({self.crossfade}) must not exceed horizon ({self.horizon}).")
+            if isinstance(getattr(self, name), np.integer): object.__setattr__(self, name, int(getattr(self, name)))
+        check_horizon(self.horizon, self.crossfade)
 
     def replace(self, **changes) -> "GenerateOptions":
         "A copy with some fields changed (checked again)."
